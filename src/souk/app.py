@@ -1,0 +1,83 @@
+"""The ASGI application: API, webhooks, inbox pages and operations endpoints in one FastAPI app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from souk import __version__
+from souk.bus.client import Bus
+from souk.core import api as core_api
+from souk.core import ops
+from souk.core.errors import install_error_handlers
+from souk.core.limits import BodyLimitMiddleware
+from souk.core.observability import RequestContextMiddleware, configure_logging
+from souk.core.secrets import install_keyring, load_keys
+from souk.db.engine import Database
+from souk.settings import Settings, load_settings
+from souk.web import pages
+from souk.worker import Worker, WorkerContext
+from souk.workflows.client import TemporalGateway
+
+DESCRIPTION = """
+Souk connects every chat channel of a business (WhatsApp Cloud API and WAHA, Telegram, Messenger, Instagram,
+TikTok, Chotot) to one inbox, with customers, orders, a catalog, a knowledge base and an AI sales agent.
+
+Authenticate with an API key in `X-API-Key` (or `Authorization: Bearer <key>`). Create one with
+`souk api-keys create --tenant demo`. Errors are RFC 9457 `application/problem+json`; validation errors list each
+field in `errors[]`. Lists take `page` and `limit` and return `items`, `total`, `page`, `limit`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    install_keyring(
+        load_keys(settings.secret_key.get_secret_value() if settings.secret_key else None, settings.data_dir)
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = Database(settings.effective_database_url)
+        bus = Bus(settings.nats_url or "nats://127.0.0.1:4222")
+        app.state.db, app.state.bus = db, bus
+        app.state.temporal = TemporalGateway(
+            settings.temporal_address or "127.0.0.1:7233", settings.temporal_namespace
+        )
+        app.state.outbox_wake = asyncio.Event()
+        connecting = await bus.connect_in_background()
+        worker = Worker(WorkerContext(settings, db, bus, app.state.outbox_wake))
+        # an API process always publishes its own domain events; `souk run` also runs the whole worker in-process
+        await worker.start(only=None if settings.run_worker_in_process else {"outbox"})
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            await worker.stop()
+            connecting.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await connecting
+            await bus.close()
+            await db.dispose()
+
+    app = FastAPI(
+        title="Souk API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(core_api.router)
+    app.include_router(pages.router)
+    pages.mount_static(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,1 @@
+"""NATS JetStream bus: connection, streams, publishers and consumers, embedded server supervisor."""

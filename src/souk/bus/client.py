@@ -1,0 +1,131 @@
+"""The NATS JetStream connection of a process, and the streams Souk uses.
+
+Streams (created idempotently at start):
+
+* ``SOUK_WORK`` — work queue of ids (``work.<kind>``): inbound events, outbound sends, media, automations. Each
+  message is consumed by exactly one worker and redelivered if not acked; the database row is the truth.
+* ``SOUK_EVENTS`` — domain events ``souk.<tenant>.<event>`` for the inbox (SSE), outgoing webhooks and metrics,
+  kept for a day so a reconnecting inbox can catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from souk.core.observability import log
+
+WORK_STREAM = "SOUK_WORK"
+EVENTS_STREAM = "SOUK_EVENTS"
+
+STREAMS = [
+    StreamConfig(
+        name=WORK_STREAM,
+        subjects=["work.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        duplicate_window=120.0,
+    ),
+    StreamConfig(
+        name=EVENTS_STREAM,
+        subjects=["souk.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=24 * 3600.0,
+        duplicate_window=120.0,
+    ),
+]
+
+
+class Bus:
+    """One NATS connection per process with reconnects forever; callers check :attr:`connected`."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self._ready = asyncio.Event()
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def connect(self, *, timeout: float = 5.0) -> None:
+        async def _error(exc: Exception) -> None:
+            log.debug("nats error", error=str(exc))
+
+        async def _disconnected() -> None:
+            log.warning("nats disconnected; reconnecting", url=self.url)
+
+        self.nc = await nats.connect(
+            self.url,
+            connect_timeout=timeout,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            allow_reconnect=True,
+            name="souk",
+            error_cb=_error,
+            disconnected_cb=_disconnected,
+        )
+        self.js = self.nc.jetstream(timeout=10.0)
+        await ensure_streams(self.js)
+        self._ready.set()
+
+    async def connect_in_background(self) -> asyncio.Task[None]:
+        """Keep trying to connect without blocking start-up; /readyz reports the state meanwhile."""
+
+        async def _loop() -> None:
+            delay = 0.2
+            while True:
+                try:
+                    await self.connect()
+                    log.info("bus connected", url=self.url)
+                    return
+                except Exception as exc:
+                    log.warning("bus not reachable yet", url=self.url, error=str(exc))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+
+        return asyncio.create_task(_loop(), name="bus-connect")
+
+    async def wait_ready(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._ready.wait(), timeout)
+
+    async def publish(self, subject: str, payload: bytes, *, msg_id: str | None = None) -> None:
+        """Publish to JetStream and wait for the stream's ack; ``msg_id`` de-duplicates retries."""
+        if self.js is None:
+            raise RuntimeError("bus not connected")
+        headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+        await self.js.publish(subject, payload, headers=headers)
+
+    async def ping(self, timeout: float = 1.0) -> None:
+        if self.nc is None or not self.nc.is_connected:
+            raise ConnectionError("not connected to NATS")
+        await self.nc.flush(timeout=timeout)
+
+    async def close(self) -> None:
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except Exception:
+                await self.nc.close()
+
+
+async def ensure_streams(js: JetStreamContext) -> None:
+    for cfg in STREAMS:
+        try:
+            await js.add_stream(cfg)
+        except BadRequestError:
+            await js.update_stream(cfg)
+
+
+def payload_json(data: dict[str, Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps(data)

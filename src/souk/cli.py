@@ -1,0 +1,492 @@
+"""The `souk` command. Every command has --help; errors say what to do next."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from souk.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    help="Souk: every chat channel of a shop in one inbox, with an AI sales agent.\n\n"
+    "Start here: `souk run` serves the API and the inbox with everything it needs.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+migrate_app = typer.Typer(help="Database migrations (Alembic).", no_args_is_help=True)
+users_app = typer.Typer(help="People who log in to the inbox.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+secrets_app = typer.Typer(help="The master key that encrypts stored secrets.", no_args_is_help=True)
+config_app = typer.Typer(help="The effective configuration.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="api-keys")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(config_app, name="config")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _database(settings: Settings):
+    from souk.core.secrets import install_keyring, load_keys
+    from souk.db.engine import Database
+
+    install_keyring(
+        load_keys(settings.secret_key.get_secret_value() if settings.secret_key else None, settings.data_dir)
+    )
+    return Database(settings.effective_database_url)
+
+
+def _migrate(settings: Settings) -> None:
+    from souk.db.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+
+
+# -- run / api / worker ----------------------------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (SOUK_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (SOUK_PORT).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (SOUK_DATA_DIR).")] = None,
+) -> None:
+    """Everything in one process: migrate, load the demo, start NATS and Temporal children, serve API + inbox.
+
+    NATS and Temporal are started as child processes unless SOUK_NATS_URL / SOUK_TEMPORAL_ADDRESS are set.
+    Ctrl-C stops everything, children included. A second run reuses the data directory.
+    """
+    import uvicorn
+
+    from souk.bus.embedded import Supervisor, start_nats, start_temporal
+
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    started = time.monotonic()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with console.status("Migrating the database…"):
+        _migrate(settings)
+    creds = asyncio.run(_demo(settings))
+    supervisor = Supervisor()
+    try:
+        overrides: dict[str, Any] = {}
+        if not settings.nats_url:
+            with console.status("Starting NATS JetStream…"):
+                child, url = start_nats(settings.data_dir, log_dir=settings.data_dir / "logs")
+            supervisor.add(child)
+            overrides["nats_url"] = url
+        if not settings.temporal_address:
+            with console.status("Starting the Temporal dev server…"):
+                child, addr = start_temporal(settings.data_dir, log_dir=settings.data_dir / "logs")
+            supervisor.add(child)
+            overrides["temporal_address"] = addr
+        settings = settings.model_copy(update=overrides)
+        from souk.app import create_app
+
+        application = create_app(settings)
+        url = f"http://{settings.host}:{settings.port}"
+        out.print(
+            f"\n[bold green]Souk is running[/bold green] at [link={url}]{url}[/link] "
+            f"(ready in {time.monotonic() - started:.1f}s)"
+        )
+        out.print(f"  inbox login   {creds['email']} / {creds['password']}")
+        out.print(f"  API key       {creds['api_key']}")
+        out.print(f"  API docs      {url}/docs")
+        out.print(f"  NATS          {settings.nats_url}   Temporal  {settings.temporal_address}")
+        out.print("  Ctrl-C stops everything.\n")
+        config = uvicorn.Config(
+            application,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        server = uvicorn.Server(config)
+        asyncio.run(_serve_supervised(server, supervisor))
+    finally:
+        supervisor.stop_all()
+
+
+async def _serve_supervised(server: Any, supervisor: Any) -> None:
+    """Serve, and restart a child (NATS, Temporal) that dies while we run."""
+
+    async def _watch() -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            dead = supervisor.monitor()
+            for name in dead:
+                console.print(f"[yellow]{name} stopped unexpectedly; restarting it[/yellow]")
+                try:
+                    await asyncio.to_thread(supervisor.restart, name)
+                except Exception as exc:  # noqa: BLE001 - keep serving; /readyz shows the dependency is down
+                    console.print(f"[red]could not restart {name}: {exc}[/red]")
+
+    watcher = asyncio.create_task(_watch())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+
+
+async def _demo(settings: Settings) -> dict[str, Any]:
+    from souk.core.demo import ensure_demo
+
+    db = _database(settings)
+    try:
+        return await ensure_demo(db, settings.data_dir)
+    finally:
+        await db.dispose()
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (SOUK_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (SOUK_PORT).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Uvicorn worker processes (SOUK_WORKERS).")] = None,
+) -> None:
+    """Serve only the API and inbox (production): point it at PostgreSQL, NATS and Temporal; run workers apart."""
+    import uvicorn
+
+    settings = _settings(host=host, port=port, workers=workers)
+    if not settings.nats_url or not settings.temporal_address:
+        raise _fail("`souk api` needs SOUK_NATS_URL and SOUK_TEMPORAL_ADDRESS; use `souk run` on a laptop")
+    os.environ["SOUK_RUN_WORKER_IN_PROCESS"] = "false"
+    for name in ("host", "port", "workers"):
+        os.environ[f"SOUK_{name.upper()}"] = str(getattr(settings, name))
+    uvicorn.run(
+        "souk.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker (inbound, outbound, automations, media, outbox); SIGTERM drains it."""
+    settings = _settings()
+    if not settings.nats_url:
+        raise _fail("`souk worker` needs SOUK_NATS_URL; use `souk run` on a laptop")
+    asyncio.run(_worker(settings))
+
+
+async def _worker(settings: Settings) -> None:
+    from souk.bus.client import Bus
+    from souk.core.observability import configure_logging
+    from souk.worker import Worker, WorkerContext
+
+    configure_logging(settings.log_level, settings.log_json)
+    db = _database(settings)
+    bus = Bus(settings.nats_url or "")
+    connecting = await bus.connect_in_background()
+    w = Worker(WorkerContext(settings, db, bus, asyncio.Event()))
+    await w.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await w.stop()
+    connecting.cancel()
+    await bus.close()
+    await db.dispose()
+
+
+# -- migrate ---------------------------------------------------------------------------------------------------------
+
+
+@migrate_app.command("upgrade")
+def migrate_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Upgrade the database to REVISION (default: the newest)."""
+    from souk.db.migrate import upgrade
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url, revision)
+    out.print(f"database at {revision}")
+
+
+@migrate_app.command("downgrade")
+def migrate_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")],
+) -> None:
+    """Downgrade the database to REVISION."""
+    from souk.db.migrate import downgrade
+
+    downgrade(_settings().effective_database_url, revision)
+    out.print(f"database at {revision}")
+
+
+@migrate_app.command("current")
+def migrate_current() -> None:
+    """Print the revision the database is at, and the newest one."""
+    from souk.db.migrate import current, head
+
+    rev = current(_settings().effective_database_url)
+    out.print(f"current: {rev or 'none (not migrated)'}\nhead:    {head()}")
+
+
+# -- demo ------------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo() -> None:
+    """Create the demo tenant (once) and print its login and API key."""
+    settings = _settings()
+    _migrate(settings)
+    creds = asyncio.run(_demo(settings))
+    out.print_json(json.dumps(creds))
+
+
+# -- users -----------------------------------------------------------------------------------------------------------
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Argument(help="Login email.")],
+    tenant: Annotated[str, typer.Option(help="Tenant slug.")] = "demo",
+    role: Annotated[str, typer.Option(help="owner, admin or agent.")] = "agent",
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    password: Annotated[str | None, typer.Option(help="Password; asked for when omitted.")] = None,
+) -> None:
+    """Create a user who can log in to the inbox."""
+    from souk.core.models import Role
+
+    if role not in {r.value for r in Role}:
+        raise _fail(f"unknown role {role!r}: use owner, admin or agent")
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        raise _fail("the password needs at least 8 characters")
+    settings = _settings()
+
+    async def _go() -> str:
+        from souk.core import service
+        from souk.core.errors import SoukError
+
+        db = _database(settings)
+        try:
+            async with db.system_session() as session:
+                t = await service.get_tenant_by_slug(session, tenant)
+                user = await service.create_user(session, t.id, email, password, Role(role), name)
+                return str(user.id)
+        except SoukError as exc:
+            raise _fail(exc.detail) from None
+        finally:
+            await db.dispose()
+
+    out.print(f"created user {email} ({role}) id={asyncio.run(_go())}")
+
+
+# -- api keys ----------------------------------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant slug.")] = "demo",
+    name: Annotated[str, typer.Option(help="What the key is for.")] = "cli",
+    role: Annotated[str, typer.Option(help="owner, admin or agent.")] = "admin",
+    expires: Annotated[datetime | None, typer.Option(help="Expiry (UTC), e.g. 2027-01-31.")] = None,
+) -> None:
+    """Create an API key. The key is printed alone on the last line (for scripts) and never shown again."""
+    from souk.core.models import Role
+
+    settings = _settings()
+
+    async def _go() -> tuple[str, str]:
+        from datetime import UTC
+
+        from souk.core import service
+        from souk.core.errors import SoukError
+
+        db = _database(settings)
+        try:
+            async with db.system_session() as session:
+                t = await service.get_tenant_by_slug(session, tenant)
+                exp = expires.replace(tzinfo=UTC) if expires and expires.tzinfo is None else expires
+                row, key = await service.create_api_key(session, t.id, name, role=Role(role), expires_at=exp)
+                return row.prefix, key
+        except SoukError as exc:
+            raise _fail(exc.detail) from None
+        finally:
+            await db.dispose()
+
+    if role not in {r.value for r in Role}:
+        raise _fail(f"unknown role {role!r}: use owner, admin or agent")
+    prefix, key = asyncio.run(_go())
+    console.print(f"API key {prefix}… created for tenant {tenant}; store it now, it is not shown again:")
+    print(key)
+
+
+@keys_app.command("list")
+def keys_list(tenant: Annotated[str, typer.Option(help="Tenant slug.")] = "demo") -> None:
+    """List a tenant's keys (prefix, role, last use; never the key)."""
+    settings = _settings()
+
+    async def _go() -> list[Any]:
+        from sqlalchemy import select
+
+        from souk.core import service
+        from souk.core.errors import SoukError
+        from souk.core.models import ApiKey
+
+        db = _database(settings)
+        try:
+            async with db.system_session() as session:
+                t = await service.get_tenant_by_slug(session, tenant)
+                return list(
+                    (
+                        await session.scalars(
+                            select(ApiKey).where(ApiKey.tenant_id == t.id).order_by(ApiKey.created_at)
+                        )
+                    ).all()
+                )
+        except SoukError as exc:
+            raise _fail(exc.detail) from None
+        finally:
+            await db.dispose()
+
+    table = Table("id", "name", "prefix", "role", "created", "last used", "expires", "revoked")
+    for k in asyncio.run(_go()):
+        table.add_row(
+            str(k.id),
+            k.name,
+            k.prefix + "…",
+            str(k.role),
+            f"{k.created_at:%Y-%m-%d %H:%M}",
+            f"{k.last_used_at:%Y-%m-%d %H:%M}" if k.last_used_at else "-",
+            f"{k.expires_at:%Y-%m-%d}" if k.expires_at else "-",
+            f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-",
+        )
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (from `souk api-keys list`).")],
+) -> None:
+    """Revoke a key: it stops working at once."""
+    import uuid
+
+    settings = _settings()
+    try:
+        kid = uuid.UUID(key_id)
+    except ValueError:
+        raise _fail("give the key's id as shown by `souk api-keys list`") from None
+
+    async def _go() -> None:
+        from souk.core import service
+        from souk.core.errors import SoukError
+
+        db = _database(settings)
+        try:
+            async with db.system_session() as session:
+                await service.revoke_api_key(session, kid)
+        except SoukError as exc:
+            raise _fail(exc.detail) from None
+        finally:
+            await db.dispose()
+
+    asyncio.run(_go())
+    out.print(f"revoked {key_id}")
+
+
+# -- secrets ---------------------------------------------------------------------------------------------------------
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    new_key: Annotated[str | None, typer.Option(help="The new key (default: generate one).")] = None,
+) -> None:
+    """Re-encrypt every stored secret under a new master key, with a progress bar.
+
+    With the key in a file (the default) the file is updated for you. With SOUK_SECRET_KEY, set it afterwards to
+    the printed new key (during a rolling restart, to "NEW,OLD").
+    """
+    from souk.core.rotation import count_encrypted, reencrypt_all
+    from souk.core.secrets import Keyring, SecretsError, generate_key, key_file, load_keys, write_key_file
+
+    settings = _settings()
+    env_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    try:
+        old = load_keys(env_key, settings.data_dir, create=False)
+        new = new_key or generate_key()
+        ring = Keyring([new, *old])
+    except SecretsError as exc:
+        raise _fail(str(exc)) from None
+    url = settings.effective_database_url
+    path = key_file(settings.data_dir)
+    if not env_key:
+        write_key_file(path, [new, *old])
+    total = asyncio.run(count_encrypted(url))
+    with Progress(
+        TextColumn("re-encrypting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("rotate", total=total)
+        done = asyncio.run(reencrypt_all(url, ring, lambda n: progress.advance(task, n)))
+    if not env_key:
+        write_key_file(path, [new])
+        out.print(f"re-encrypted {done} secrets; {path} now holds only the new key")
+    else:
+        out.print(
+            f"re-encrypted {done} secrets. Now set SOUK_SECRET_KEY to the new key (during a rolling "
+            f'restart use "NEW,OLD"):'
+        )
+        print(new)
+
+
+# -- config ----------------------------------------------------------------------------------------------------------
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration (environment over souk.toml over defaults), secrets masked."""
+    settings = _settings()
+    table = Table("setting", "variable", "value")
+    for name, value in settings.masked().items():
+        table.add_row(name, f"SOUK_{name.upper()}" if name != "effective_database_url" else "", str(value))
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

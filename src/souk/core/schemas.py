@@ -1,0 +1,139 @@
+"""Request and response shapes of the core API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from souk.core.models import Role
+
+
+def _email(value: str) -> str:
+    """Syntax only: shops use internal and test domains, and deliverability is checked by the invite mail."""
+    value = value.strip().lower()
+    local, _, domain = value.partition("@")
+    if not local or "." not in domain or " " in value or domain.startswith(".") or domain.endswith("."):
+        raise ValueError("not a valid email address (expected name@domain.tld)")
+    return value
+
+
+EmailStr = Annotated[str, Field(max_length=320), AfterValidator(_email)]
+
+
+class Strict(BaseModel):
+    """Request bodies refuse unknown fields instead of silently dropping them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class LoginIn(Strict):
+    email: EmailStr = Field(examples=["owner@demo.souk.local"])
+    password: str = Field(min_length=1, max_length=1024)
+    tenant: str | None = Field(
+        None, description="Tenant slug, when the same email exists in several tenants."
+    )
+
+
+class UserOut(Out):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+class MeOut(BaseModel):
+    tenant_id: uuid.UUID
+    tenant_slug: str
+    role: Role
+    actor_type: str
+    label: str
+    user: UserOut | None = None
+
+
+class UserCreate(Strict):
+    email: EmailStr
+    name: str = Field("", max_length=200)
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role = Role.agent
+
+
+class UserPatch(Strict):
+    name: str | None = Field(None, max_length=200)
+    role: Role | None = None
+    is_active: bool | None = None
+    password: str | None = Field(None, min_length=8, max_length=1024)
+
+
+class ProjectCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ProjectOut(Out):
+    id: uuid.UUID
+    name: str
+    is_default: bool
+    created_at: datetime
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=200, examples=["zapier"])
+    role: Role = Role.admin
+    expires_at: datetime | None = Field(
+        None, description="When the key stops working (UTC); never if omitted."
+    )
+
+
+class ApiKeyOut(Out):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself. Shown only in this response: store it now.")
+
+
+class SettingIn(Strict):
+    value: str | None = Field(None, max_length=65536)
+    category: str | None = Field(None, max_length=50, examples=["ai"])
+    is_sensitive: bool = False
+    description: str | None = Field(None, max_length=2000)
+
+
+class SettingOut(BaseModel):
+    key: str
+    value: str | None = Field(description="The value; a sensitive one is masked and never returned in clear.")
+    category: str | None
+    is_sensitive: bool
+    description: str | None
+    updated_at: datetime
+    updated_by: str
+
+
+class AuditOut(Out):
+    id: uuid.UUID
+    at: datetime
+    actor_type: str
+    actor_id: str | None
+    actor_label: str | None
+    action: str
+    entity_type: str
+    entity_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    request_id: str | None

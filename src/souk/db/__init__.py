@@ -1,0 +1,1 @@
+"""Database layer: engine and sessions, the declarative Base, portable column types, tenant scoping."""

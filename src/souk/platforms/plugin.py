@@ -1,0 +1,177 @@
+"""What a platform plugin provides, and the seed-002 ``Vendor`` interface its client implements.
+
+A plugin is an instance of a :class:`Platform` subclass, exported as ``PLATFORM`` by its package and found by
+:mod:`souk.platforms.registry` (built-ins, plus third-party packages through the ``souk.platforms`` entry point).
+Plugins never touch the database: they get a channel's config and secrets as plain dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx
+from pydantic import BaseModel
+
+from souk.platforms.base import Event, body_key
+
+
+@dataclass
+class ChannelInfo:
+    """What the platform says about the account behind a channel (seed 002's ``GetChannelInfo``)."""
+
+    external_id: str
+    name: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SendResult:
+    external_id: str | None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VendorMessage:
+    external_id: str
+    sender_id: str
+    text: str | None
+    timestamp: datetime
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class VendorProduct:
+    external_id: str
+    name: str
+    price: str | None = None
+    currency: str | None = None
+    url: str | None = None
+    image: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class PlatformError(Exception):
+    """The platform refused a call. ``retryable`` says whether trying later may work (429, 5xx, network)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class Vendor(Protocol):
+    """Seed 002's Vendor interface, in Python."""
+
+    vendor_type: str
+
+    async def list_messages(
+        self, channel_id: str, limit: int, before_ts: datetime | None
+    ) -> list[VendorMessage]: ...
+
+    async def send_message(self, channel_id: str, recipient: str, content: dict[str, Any]) -> SendResult: ...
+
+    async def get_channel_info(self, channel_id: str) -> ChannelInfo: ...
+
+    async def get_user_products(self, user_id: str, limit: int, page: int) -> list[VendorProduct]: ...
+
+
+class VendorClient:
+    """Base client: one per channel, over a shared ``httpx.AsyncClient``. Subclasses override what they support."""
+
+    vendor_type: ClassVar[str] = ""
+
+    def __init__(
+        self, config: Mapping[str, Any], secrets: Mapping[str, Any], http: httpx.AsyncClient
+    ) -> None:
+        self.config = dict(config)
+        self.secrets = dict(secrets)
+        self.http = http
+
+    async def get_channel_info(self, channel_id: str = "") -> ChannelInfo:
+        """Check the credentials against the platform (``test-connection``)."""
+        raise NotImplementedError
+
+    async def send_message(self, channel_id: str, recipient: str, content: dict[str, Any]) -> SendResult:
+        raise NotImplementedError
+
+    async def list_messages(
+        self, channel_id: str, limit: int, before_ts: datetime | None
+    ) -> list[VendorMessage]:
+        raise NotImplementedError(f"{self.vendor_type} gives no message history")
+
+    async def get_user_products(self, user_id: str, limit: int, page: int) -> list[VendorProduct]:
+        raise NotImplementedError(f"{self.vendor_type} has no product listing")
+
+    async def configure_webhook(self, url: str, secret: str) -> dict[str, Any]:
+        """Register ``url`` with the platform where it allows; returns what the platform answered."""
+        raise NotImplementedError
+
+    async def delete_webhook(self) -> None:
+        raise NotImplementedError
+
+
+class Platform:
+    """A messaging platform. Subclasses set the class attributes and implement verify/parse/client."""
+
+    channel_type: ClassVar[str]
+    vendor_type: ClassVar[str] = ""  # defaults to channel_type
+    display_name: ClassVar[str]
+    config_model: ClassVar[type[BaseModel]]
+    #: config keys (as spelled in the seed) that are credentials: stored encrypted, returned masked
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    #: activation needs a configured webhook (seed 004 invariant); False for platforms that push elsewhere
+    needs_webhook: ClassVar[bool] = True
+    #: the platform registers the webhook URL itself through its API (Telegram, WAHA); Meta's is pasted by hand
+    can_register_webhook: ClassVar[bool] = False
+    has_handshake: ClassVar[bool] = False
+    requires_partner_credentials: ClassVar[bool] = False
+    client_class: ClassVar[type[VendorClient]] = VendorClient
+
+    @property
+    def vendor(self) -> str:
+        return self.vendor_type or self.channel_type
+
+    def verify(
+        self,
+        *,
+        config: Mapping[str, Any],
+        secrets: Mapping[str, Any],
+        headers: Mapping[str, str],
+        body: bytes,
+        now: datetime,
+    ) -> None:
+        """Raise :class:`~souk.platforms.base.SignatureError` unless the raw bytes come from the platform."""
+        raise NotImplementedError
+
+    def handshake(
+        self, *, config: Mapping[str, Any], secrets: Mapping[str, Any], query: Mapping[str, str]
+    ) -> str:
+        """Answer a GET verification (Meta): return the body to send, or raise ``HandshakeError``."""
+        raise NotImplementedError
+
+    def event_key(self, body: bytes, headers: Mapping[str, str]) -> str:
+        """A cheap de-duplication key for the whole delivery, computed before parsing."""
+        return body_key(body)
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> list[Event]:
+        raise NotImplementedError
+
+    def client(
+        self, config: Mapping[str, Any], secrets: Mapping[str, Any], http: httpx.AsyncClient
+    ) -> VendorClient:
+        return self.client_class(config, secrets, http)

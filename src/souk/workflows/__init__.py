@@ -1,0 +1,1 @@
+"""Temporal workflows and activities for long jobs (history import, session lifecycle)."""

@@ -1,0 +1,126 @@
+"""Errors are problem+json, bad input changes nothing, lists paginate, OpenAPI is complete, ops endpoints work."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import TenantFixture
+
+
+async def test_malformed_json_is_a_422_problem(client: httpx.AsyncClient, tenant: TenantFixture):
+    r = await client.post(
+        "/api/v1/projects",
+        content=b"{not json",
+        headers={**tenant.headers, "content-type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"]
+
+
+async def test_wrong_type_names_the_field(client: httpx.AsyncClient, tenant: TenantFixture):
+    r = await client.post("/api/v1/projects", json={"name": 42}, headers=tenant.headers)
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "name"
+
+
+async def test_wrong_content_type_is_415(client: httpx.AsyncClient, tenant: TenantFixture):
+    r = await client.post(
+        "/api/v1/projects", content=b"name=x", headers={**tenant.headers, "content-type": "text/plain"}
+    )
+    assert r.status_code == 415
+    assert r.json()["status"] == 415
+
+
+async def test_oversized_body_is_413_and_changes_nothing(
+    client: httpx.AsyncClient, tenant: TenantFixture, app
+):
+    limit = app.state.settings.max_body_bytes
+    r = await client.post(
+        "/api/v1/projects",
+        content=b'{"name":"' + b"x" * limit + b'"}',
+        headers={**tenant.headers, "content-type": "application/json"},
+    )
+    assert r.status_code == 413
+    projects = (await client.get("/api/v1/projects", headers=tenant.headers)).json()
+    assert projects["total"] == 1
+
+
+async def test_oversized_chunked_body_without_length_is_413(
+    client: httpx.AsyncClient, tenant: TenantFixture, app
+):
+    limit = app.state.settings.max_body_bytes
+
+    async def body():
+        for _ in range(limit // 65536 + 2):
+            yield b"x" * 65536
+
+    r = await client.post(
+        "/api/v1/projects", content=body(), headers={**tenant.headers, "content-type": "application/json"}
+    )
+    assert r.status_code == 413
+
+
+async def test_lists_paginate(client: httpx.AsyncClient, tenant: TenantFixture):
+    for i in range(5):
+        assert (
+            await client.post("/api/v1/projects", json={"name": f"p{i}"}, headers=tenant.headers)
+        ).status_code == 201
+    r = (await client.get("/api/v1/projects?page=2&limit=2", headers=tenant.headers)).json()
+    assert (r["total"], r["page"], r["limit"], len(r["items"])) == (6, 2, 2, 2)
+    bad = await client.get("/api/v1/projects?limit=100000", headers=tenant.headers)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.limit"
+
+
+async def test_duplicate_project_is_409(client: httpx.AsyncClient, tenant: TenantFixture):
+    assert (
+        await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)
+    ).status_code == 201
+    r = await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)
+    assert r.status_code == 409
+
+
+async def test_unknown_route_is_404_problem(client: httpx.AsyncClient):
+    r = await client.get("/api/v1/nothing-here")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_openapi_every_route_has_a_summary(client: httpx.AsyncClient):
+    spec = (await client.get("/openapi.json")).json()
+    missing = [
+        f"{m.upper()} {p}"
+        for p, ops in spec["paths"].items()
+        for m, op in ops.items()
+        if not op.get("summary")
+    ]
+    assert not missing, missing
+    assert "X-API-Key" in str(spec["components"]["securitySchemes"])
+    assert (await client.get("/docs")).status_code == 200
+
+
+async def test_request_id_is_echoed(client: httpx.AsyncClient):
+    r = await client.get("/healthz", headers={"X-Request-ID": "abc123"})
+    assert r.headers["x-request-id"] == "abc123"
+    assert (await client.get("/healthz")).headers["x-request-id"]
+
+
+async def test_metrics_count_requests_by_route(client: httpx.AsyncClient, tenant: TenantFixture):
+    await client.get("/api/v1/projects", headers=tenant.headers)
+    text = (await client.get("/metrics")).text
+    assert 'souk_http_requests_total{method="GET",route="/api/v1/projects",status="200"}' in text
+    assert "souk_http_request_duration_seconds_bucket" in text
+
+
+async def test_readyz_names_what_is_down(client: httpx.AsyncClient, app):
+    app.state.bus.nc is not None  # noqa: B015 - the bus connects in the background
+    await app.state.bus.wait_ready(10)
+    r = await client.get("/readyz")
+    # the test settings point Temporal at a closed port unless a real one is given
+    body = r.json()
+    assert body["checks"]["database"] == "ok" and body["checks"]["nats"] == "ok"
+    if body["checks"]["temporal"] != "ok":
+        assert r.status_code == 503 and "temporal" in body["detail"]
+
+
+async def test_healthz(client: httpx.AsyncClient):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}

@@ -1,0 +1,1 @@
+"""Test helpers: real servers once per test session, fake messaging platforms."""
