@@ -147,7 +147,7 @@ async def _serve_supervised(server: Any, supervisor: Any) -> None:
                 console.print(f"[yellow]{name} stopped unexpectedly; restarting it[/yellow]")
                 try:
                     await asyncio.to_thread(supervisor.restart, name)
-                except Exception as exc:  # noqa: BLE001 - keep serving; /readyz shows the dependency is down
+                except Exception as exc:  # keep serving; /readyz shows the dependency is down
                     console.print(f"[red]could not restart {name}: {exc}[/red]")
 
     watcher = asyncio.create_task(_watch())
