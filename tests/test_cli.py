@@ -12,13 +12,9 @@ import pytest
 SOUK = [sys.executable, "-m", "souk.cli"]
 
 
-def souk(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None
-) -> subprocess.CompletedProcess:
+def souk(*args: str, env: dict[str, str] | None = None, input: str | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [*SOUK, *args], capture_output=True, text=True, env=full_env, timeout=120, input=input
-    )
+    return subprocess.run([*SOUK, *args], capture_output=True, text=True, env=full_env, timeout=120, input=input)
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
+import httpx
 from fastapi import FastAPI
 
 from souk import __version__
 from souk.bus.client import Bus
+from souk.channels import api as channels_api
 from souk.core import api as core_api
 from souk.core import ops
 from souk.core.errors import install_error_handlers
@@ -44,8 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(settings.effective_database_url)
         bus = Bus(settings.nats_url or "nats://127.0.0.1:4222")
         app.state.db, app.state.bus = db, bus
-        app.state.temporal = TemporalGateway(
-            settings.temporal_address or "127.0.0.1:7233", settings.temporal_namespace
+        app.state.temporal = TemporalGateway(settings.temporal_address or "127.0.0.1:7233", settings.temporal_namespace)
+        app.state.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(15.0, connect=5.0), headers={"User-Agent": f"Souk/{__version__}"}
         )
         app.state.outbox_wake = asyncio.Event()
         connecting = await bus.connect_in_background()
@@ -61,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with suppress(asyncio.CancelledError, Exception):
                 await connecting
             await bus.close()
+            await app.state.http.aclose()
             await db.dispose()
 
     app = FastAPI(
@@ -76,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(core_api.router)
+    app.include_router(channels_api.build_router())
     app.include_router(pages.router)
     pages.mount_static(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -32,9 +32,7 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    data_dir: Path = Field(
-        Path(".souk"), description="Where SQLite, the secret key, NATS and Temporal keep data."
-    )
+    data_dir: Path = Field(Path(".souk"), description="Where SQLite, the secret key, NATS and Temporal keep data.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default is a SQLite file in the data directory."
     )
@@ -42,9 +40,7 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="Port the API and inbox listen on.")
     public_url: str | None = Field(None, description="Public base URL platforms use to reach webhooks.")
     nats_url: str | None = Field(None, description="NATS server; when unset `souk run` starts its own.")
-    temporal_address: str | None = Field(
-        None, description="Temporal frontend; when unset `souk run` starts one."
-    )
+    temporal_address: str | None = Field(None, description="Temporal frontend; when unset `souk run` starts one.")
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     secret_key: SecretStr | None = Field(
         None, description="Master encryption key(s), comma separated, newest first; default: generated file."
@@ -122,9 +118,7 @@ class Settings(BaseSettings):
             elif isinstance(value, Path):
                 value = str(value)
             out[name] = value
-        out["effective_database_url"] = (
-            out["database_url"] if self.database_url else self.effective_database_url
-        )
+        out["effective_database_url"] = out["database_url"] if self.database_url else self.effective_database_url
         return out
 
 

@@ -32,9 +32,7 @@ async def test_wrong_content_type_is_415(client: httpx.AsyncClient, tenant: Tena
     assert r.json()["status"] == 415
 
 
-async def test_oversized_body_is_413_and_changes_nothing(
-    client: httpx.AsyncClient, tenant: TenantFixture, app
-):
+async def test_oversized_body_is_413_and_changes_nothing(client: httpx.AsyncClient, tenant: TenantFixture, app):
     limit = app.state.settings.max_body_bytes
     r = await client.post(
         "/api/v1/projects",
@@ -46,9 +44,7 @@ async def test_oversized_body_is_413_and_changes_nothing(
     assert projects["total"] == 1
 
 
-async def test_oversized_chunked_body_without_length_is_413(
-    client: httpx.AsyncClient, tenant: TenantFixture, app
-):
+async def test_oversized_chunked_body_without_length_is_413(client: httpx.AsyncClient, tenant: TenantFixture, app):
     limit = app.state.settings.max_body_bytes
 
     async def body():
@@ -73,9 +69,7 @@ async def test_lists_paginate(client: httpx.AsyncClient, tenant: TenantFixture):
 
 
 async def test_duplicate_project_is_409(client: httpx.AsyncClient, tenant: TenantFixture):
-    assert (
-        await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)
-    ).status_code == 201
+    assert (await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)).status_code == 201
     r = await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)
     assert r.status_code == 409
 
@@ -87,12 +81,7 @@ async def test_unknown_route_is_404_problem(client: httpx.AsyncClient):
 
 async def test_openapi_every_route_has_a_summary(client: httpx.AsyncClient):
     spec = (await client.get("/openapi.json")).json()
-    missing = [
-        f"{m.upper()} {p}"
-        for p, ops in spec["paths"].items()
-        for m, op in ops.items()
-        if not op.get("summary")
-    ]
+    missing = [f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m, op in ops.items() if not op.get("summary")]
     assert not missing, missing
     assert "X-API-Key" in str(spec["components"]["securitySchemes"])
     assert (await client.get("/docs")).status_code == 200

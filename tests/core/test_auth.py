@@ -9,9 +9,7 @@ import httpx
 from tests.conftest import TenantFixture, make_tenant
 
 
-async def test_api_key_in_header_or_bearer_identifies_the_tenant(
-    client: httpx.AsyncClient, tenant: TenantFixture
-):
+async def test_api_key_in_header_or_bearer_identifies_the_tenant(client: httpx.AsyncClient, tenant: TenantFixture):
     r1 = await client.get("/api/v1/auth/me", headers=tenant.headers)
     r2 = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {tenant.key}"})
     assert r1.status_code == r2.status_code == 200
@@ -26,9 +24,7 @@ async def test_missing_or_wrong_key_is_401_problem(client: httpx.AsyncClient, te
         assert r.json()["status"] == 401
 
 
-async def test_created_key_is_shown_once_and_stored_hashed(
-    client: httpx.AsyncClient, tenant: TenantFixture, app
-):
+async def test_created_key_is_shown_once_and_stored_hashed(client: httpx.AsyncClient, tenant: TenantFixture, app):
     r = await client.post("/api/v1/api-keys", json={"name": "zap"}, headers=tenant.headers)
     assert r.status_code == 201
     body = r.json()
@@ -54,9 +50,7 @@ async def test_revoked_key_stops_working(client: httpx.AsyncClient, tenant: Tena
 async def test_expired_key_is_refused(client: httpx.AsyncClient, tenant: TenantFixture):
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     created = (
-        await client.post(
-            "/api/v1/api-keys", json={"name": "old", "expires_at": past}, headers=tenant.headers
-        )
+        await client.post("/api/v1/api-keys", json={"name": "old", "expires_at": past}, headers=tenant.headers)
     ).json()
     assert (await client.get("/api/v1/auth/me", headers={"X-API-Key": created["key"]})).status_code == 401
 
@@ -88,12 +82,8 @@ async def test_other_tenants_objects_are_404(client: httpx.AsyncClient, app, ten
     assert (await client.get("/api/v1/auth/me", headers={"X-API-Key": theirs["key"]})).status_code == 200
 
 
-async def test_login_sets_a_session_cookie_and_logout_ends_it(
-    client: httpx.AsyncClient, tenant: TenantFixture
-):
-    r = await client.post(
-        "/api/v1/auth/login", json={"email": tenant.owner_email, "password": tenant.password}
-    )
+async def test_login_sets_a_session_cookie_and_logout_ends_it(client: httpx.AsyncClient, tenant: TenantFixture):
+    r = await client.post("/api/v1/auth/login", json={"email": tenant.owner_email, "password": tenant.password})
     assert r.status_code == 200, r.text
     assert "souk_session" in r.cookies
     me = await client.get("/api/v1/auth/me")
@@ -108,9 +98,7 @@ async def test_login_is_locked_after_repeated_failures(client: httpx.AsyncClient
     for _ in range(limit):
         r = await client.post("/api/v1/auth/login", json={"email": tenant.owner_email, "password": "wrong!"})
         assert r.status_code == 401
-    r = await client.post(
-        "/api/v1/auth/login", json={"email": tenant.owner_email, "password": tenant.password}
-    )
+    r = await client.post("/api/v1/auth/login", json={"email": tenant.owner_email, "password": tenant.password})
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) > 0
     assert r.json()["title"] == "Too many requests"
@@ -127,9 +115,7 @@ async def test_only_owner_changes_roles(client: httpx.AsyncClient, tenant: Tenan
         await client.post("/api/v1/api-keys", json={"name": "adm", "role": "admin"}, headers=tenant.headers)
     ).json()["key"]
     adm = {"X-API-Key": admin_key}
-    u = await client.post(
-        "/api/v1/users", json={"email": "a@acme.test", "password": "longenough"}, headers=adm
-    )
+    u = await client.post("/api/v1/users", json={"email": "a@acme.test", "password": "longenough"}, headers=adm)
     assert u.status_code == 201 and u.json()["role"] == "agent"
     r = await client.patch(f"/api/v1/users/{u.json()['id']}", json={"role": "admin"}, headers=adm)
     assert r.status_code == 403

@@ -10,9 +10,7 @@ from tests.conftest import TenantFixture, make_tenant
 SECRET = "AIzaSyD-very-secret-gemini-key-1234"
 
 
-async def test_sensitive_setting_is_masked_and_encrypted(
-    client: httpx.AsyncClient, tenant: TenantFixture, app
-):
+async def test_sensitive_setting_is_masked_and_encrypted(client: httpx.AsyncClient, tenant: TenantFixture, app):
     r = await client.put(
         "/api/v1/settings/gemini_api_key",
         headers=tenant.headers,

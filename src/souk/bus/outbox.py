@@ -23,10 +23,7 @@ async def publish_pending(db: Database, bus: Bus, *, batch: int = 200) -> int:
     """Publish one batch of unpublished events; returns how many were sent."""
     async with db.system_session() as session:
         stmt = (
-            select(DomainEvent)
-            .where(DomainEvent.published_at.is_(None))
-            .order_by(DomainEvent.created_at)
-            .limit(batch)
+            select(DomainEvent).where(DomainEvent.published_at.is_(None)).order_by(DomainEvent.created_at).limit(batch)
         )
         if not db.is_sqlite:
             stmt = stmt.with_for_update(skip_locked=True)
@@ -44,9 +41,7 @@ async def publish_pending(db: Database, bus: Bus, *, batch: int = 200) -> int:
             await bus.publish(ev.subject, body, msg_id=str(ev.id))
         if events:
             await session.execute(
-                update(DomainEvent)
-                .where(DomainEvent.id.in_([e.id for e in events]))
-                .values(published_at=utcnow())
+                update(DomainEvent).where(DomainEvent.id.in_([e.id for e in events])).values(published_at=utcnow())
             )
         return len(events)
 

@@ -110,9 +110,7 @@ async def list_users(ctx: Ctx = Depends(admin), params: PageParams = Depends(pag
 async def create_user(body: UserCreate, ctx: Ctx = Depends(admin)) -> User:
     if body.role != Role.agent and ctx.principal.role != Role.owner:
         raise Forbidden("only an owner can create admins or owners")
-    user = await service.create_user(
-        ctx.session, ctx.tenant_id, body.email, body.password, body.role, body.name
-    )
+    user = await service.create_user(ctx.session, ctx.tenant_id, body.email, body.password, body.role, body.name)
     audit.record(ctx, "user.created", "user", user.id, after={"email": user.email, "role": user.role})
     return user
 
@@ -163,9 +161,7 @@ async def list_projects(ctx: Ctx = Depends(agent), params: PageParams = Depends(
     return {"items": items, "total": total, "page": params.page, "limit": params.limit}
 
 
-@router.post(
-    "/projects", tags=["projects"], summary="Create a project", status_code=201, response_model=ProjectOut
-)
+@router.post("/projects", tags=["projects"], summary="Create a project", status_code=201, response_model=ProjectOut)
 async def create_project(body: ProjectCreate, ctx: Ctx = Depends(admin)) -> Project:
     if await ctx.session.scalar(select(Project.id).where(Project.name == body.name)):
         raise Conflict(f"a project named {body.name!r} exists")
@@ -266,9 +262,7 @@ async def get_setting(key: str, ctx: Ctx = Depends(agent)) -> SettingOut:
     return setting_out(row)
 
 
-@router.put(
-    "/settings/{key}", tags=["settings"], summary="Create or replace a setting", response_model=SettingOut
-)
+@router.put("/settings/{key}", tags=["settings"], summary="Create or replace a setting", response_model=SettingOut)
 async def put_setting(key: str, body: SettingIn, ctx: Ctx = Depends(admin)) -> SettingOut:
     if not key or len(key) > 100:
         raise Unprocessable("key must be 1-100 characters", errors=[field_error("key", "1-100 characters")])
@@ -282,9 +276,7 @@ async def put_setting(key: str, body: SettingIn, ctx: Ctx = Depends(admin)) -> S
         updated_by=ctx.principal.label,
     )
     after = setting_out(row).model_dump(mode="json")
-    audit.record(
-        ctx, "setting.updated" if before else "setting.created", "setting", key, before=before, after=after
-    )
+    audit.record(ctx, "setting.updated" if before else "setting.created", "setting", key, before=before, after=after)
     return setting_out(row)
 
 

@@ -40,9 +40,7 @@ async def ensure_demo(db: Database, data_dir: Path) -> dict[str, Any]:
         password = secrets.token_urlsafe(9)
         user = await service.get_user_by_email(session, tenant.id, DEMO_EMAIL)
         if user is None:
-            user = await service.create_user(
-                session, tenant.id, DEMO_EMAIL, password, Role.owner, "Demo Owner"
-            )
+            user = await service.create_user(session, tenant.id, DEMO_EMAIL, password, Role.owner, "Demo Owner")
         else:
             user.password_hash = service.hash_password(password)
         _, key = await service.create_api_key(session, tenant.id, "demo", role=Role.owner, created_by=user.id)

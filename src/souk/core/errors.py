@@ -86,20 +86,21 @@ def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         where, rest = parts[0], parts[1:]
-        return (
-            ".".join(rest)
-            if where == "body" and rest
-            else ".".join([where, *rest])
-            if where != "body"
-            else "body"
-        )
+        return ".".join(rest) if where == "body" and rest else ".".join([where, *rest]) if where != "body" else "body"
     return ".".join(parts)
+
+
+#: Tags of discriminated unions in request bodies (e.g. channel types). Pydantic puts the chosen tag in an error's
+#: path; users named the field, not the tag, so it is dropped from the ``field`` we report.
+UNION_TAGS: set[str] = set()
 
 
 def validation_errors(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for err in raw:
         loc = list(err.get("loc", ()))
+        if len(loc) > 2 and loc[0] == "body" and loc[1] in UNION_TAGS:
+            del loc[1]
         # pydantic puts the union tag in the path of discriminated unions; keep the user's field names only
         loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
         out.append(field_error(_loc_to_field(loc), err.get("msg", "invalid"), err.get("type", "value_error")))

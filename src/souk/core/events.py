@@ -18,9 +18,7 @@ def subject_for(tenant_id: uuid.UUID, event_type: str) -> str:
     return f"souk.{tenant_id}.{event_type}"
 
 
-def emit(
-    session: AsyncSession, tenant_id: uuid.UUID, event_type: str, payload: dict[str, Any]
-) -> DomainEvent:
+def emit(session: AsyncSession, tenant_id: uuid.UUID, event_type: str, payload: dict[str, Any]) -> DomainEvent:
     """Queue ``event_type`` (e.g. ``channel.created``) for publication once the transaction commits."""
     event = DomainEvent(
         id=uuid.uuid4(),

@@ -39,9 +39,7 @@ class BodyLimitMiddleware:
         declared = headers.get(b"content-length")
         limit = self.max_bytes
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _problem(
-                send, 413, "Payload too large", f"the body is larger than {limit} bytes", "too-large"
-            )
+            await _problem(send, 413, "Payload too large", f"the body is larger than {limit} bytes", "too-large")
             return
         path: str = scope["path"]
         ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()

@@ -37,9 +37,7 @@ def configure_logging(level: str = "info", json: bool | None = None) -> None:
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    logging.basicConfig(
-        format="%(message)s", stream=sys.stderr, level=getattr(logging, level.upper()), force=True
-    )
+    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=getattr(logging, level.upper()), force=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -103,11 +101,7 @@ class RequestContextMiddleware:
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_LATENCY.labels(method, route).observe(elapsed)
             if status >= 500:
-                log.error(
-                    "request", method=method, path=scope["path"], status=status, ms=round(elapsed * 1000, 1)
-                )
+                log.error("request", method=method, path=scope["path"], status=status, ms=round(elapsed * 1000, 1))
             elif not route.startswith("/webhooks"):
-                log.debug(
-                    "request", method=method, path=scope["path"], status=status, ms=round(elapsed * 1000, 1)
-                )
+                log.debug("request", method=method, path=scope["path"], status=status, ms=round(elapsed * 1000, 1))
             structlog.contextvars.unbind_contextvars("request_id")

@@ -36,9 +36,7 @@ class Out(BaseModel):
 class LoginIn(Strict):
     email: EmailStr = Field(examples=["owner@demo.souk.local"])
     password: str = Field(min_length=1, max_length=1024)
-    tenant: str | None = Field(
-        None, description="Tenant slug, when the same email exists in several tenants."
-    )
+    tenant: str | None = Field(None, description="Tenant slug, when the same email exists in several tenants.")
 
 
 class UserOut(Out):
@@ -88,9 +86,7 @@ class ProjectOut(Out):
 class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200, examples=["zapier"])
     role: Role = Role.admin
-    expires_at: datetime | None = Field(
-        None, description="When the key stops working (UTC); never if omitted."
-    )
+    expires_at: datetime | None = Field(None, description="When the key stops working (UTC); never if omitted.")
 
 
 class ApiKeyOut(Out):

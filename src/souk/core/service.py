@@ -41,9 +41,7 @@ async def create_tenant(session: AsyncSession, slug: str, name: str) -> Tenant:
 
 async def default_project(session: AsyncSession, tenant_id: uuid.UUID) -> Project:
     project = await session.scalar(
-        select(Project)
-        .where(Project.tenant_id == tenant_id)
-        .order_by(Project.is_default.desc(), Project.created_at)
+        select(Project).where(Project.tenant_id == tenant_id).order_by(Project.is_default.desc(), Project.created_at)
     )
     if project is None:
         raise NotFound("the tenant has no project")
@@ -51,9 +49,7 @@ async def default_project(session: AsyncSession, tenant_id: uuid.UUID) -> Projec
 
 
 async def get_user_by_email(session: AsyncSession, tenant_id: uuid.UUID, email: str) -> User | None:
-    return await session.scalar(
-        select(User).where(User.tenant_id == tenant_id, User.email == email.strip().lower())
-    )
+    return await session.scalar(select(User).where(User.tenant_id == tenant_id, User.email == email.strip().lower()))
 
 
 async def create_user(
@@ -111,14 +107,10 @@ async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
 # -- login ---------------------------------------------------------------------------------------------------------
 
 
-async def check_login_allowed(
-    session: AsyncSession, email: str, ip: str, max_failures: int, window: int
-) -> None:
+async def check_login_allowed(session: AsyncSession, email: str, ip: str, max_failures: int, window: int) -> None:
     since = utcnow() - timedelta(seconds=window)
     by_email = await session.scalar(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(LoginAttempt.email == email, LoginAttempt.at > since)
+        select(func.count()).select_from(LoginAttempt).where(LoginAttempt.email == email, LoginAttempt.at > since)
     )
     by_ip = await session.scalar(
         select(func.count()).select_from(LoginAttempt).where(LoginAttempt.ip == ip, LoginAttempt.at > since)

@@ -8,6 +8,7 @@ from souk.db.base import Base
 
 MODEL_MODULES = [
     "souk.core.models",
+    "souk.channels.models",
 ]
 
 

@@ -79,9 +79,7 @@ class Vendor(Protocol):
 
     vendor_type: str
 
-    async def list_messages(
-        self, channel_id: str, limit: int, before_ts: datetime | None
-    ) -> list[VendorMessage]: ...
+    async def list_messages(self, channel_id: str, limit: int, before_ts: datetime | None) -> list[VendorMessage]: ...
 
     async def send_message(self, channel_id: str, recipient: str, content: dict[str, Any]) -> SendResult: ...
 
@@ -95,9 +93,7 @@ class VendorClient:
 
     vendor_type: ClassVar[str] = ""
 
-    def __init__(
-        self, config: Mapping[str, Any], secrets: Mapping[str, Any], http: httpx.AsyncClient
-    ) -> None:
+    def __init__(self, config: Mapping[str, Any], secrets: Mapping[str, Any], http: httpx.AsyncClient) -> None:
         self.config = dict(config)
         self.secrets = dict(secrets)
         self.http = http
@@ -109,9 +105,7 @@ class VendorClient:
     async def send_message(self, channel_id: str, recipient: str, content: dict[str, Any]) -> SendResult:
         raise NotImplementedError
 
-    async def list_messages(
-        self, channel_id: str, limit: int, before_ts: datetime | None
-    ) -> list[VendorMessage]:
+    async def list_messages(self, channel_id: str, limit: int, before_ts: datetime | None) -> list[VendorMessage]:
         raise NotImplementedError(f"{self.vendor_type} gives no message history")
 
     async def get_user_products(self, user_id: str, limit: int, page: int) -> list[VendorProduct]:
@@ -158,9 +152,7 @@ class Platform:
         """Raise :class:`~souk.platforms.base.SignatureError` unless the raw bytes come from the platform."""
         raise NotImplementedError
 
-    def handshake(
-        self, *, config: Mapping[str, Any], secrets: Mapping[str, Any], query: Mapping[str, str]
-    ) -> str:
+    def handshake(self, *, config: Mapping[str, Any], secrets: Mapping[str, Any], query: Mapping[str, str]) -> str:
         """Answer a GET verification (Meta): return the body to send, or raise ``HandshakeError``."""
         raise NotImplementedError
 
@@ -171,7 +163,5 @@ class Platform:
     def parse(self, body: bytes, headers: Mapping[str, str]) -> list[Event]:
         raise NotImplementedError
 
-    def client(
-        self, config: Mapping[str, Any], secrets: Mapping[str, Any], http: httpx.AsyncClient
-    ) -> VendorClient:
+    def client(self, config: Mapping[str, Any], secrets: Mapping[str, Any], http: httpx.AsyncClient) -> VendorClient:
         return self.client_class(config, secrets, http)

@@ -17,9 +17,7 @@ class TemporalGateway:
     async def client(self, timeout: float = 5.0) -> Client:
         async with self._lock:
             if self._client is None:
-                self._client = await asyncio.wait_for(
-                    Client.connect(self.address, namespace=self.namespace), timeout
-                )
+                self._client = await asyncio.wait_for(Client.connect(self.address, namespace=self.namespace), timeout)
             return self._client
 
     async def ping(self, timeout: float = 2.0) -> None:

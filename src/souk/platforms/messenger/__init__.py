@@ -1,0 +1,51 @@
+"""Facebook Messenger (Meta Messenger Platform): ``channel_type`` ``messenger``.
+
+Webhooks are signed with the Meta app secret (``X-Hub-Signature-256``) and registered in the App Dashboard
+after a GET ``hub.*`` handshake; the app is then subscribed to the Page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from souk.platforms.base import Event
+from souk.platforms.messenger.client import MessengerClient
+from souk.platforms.messenger.config import MessengerConfig
+from souk.platforms.messenger.parse import parse_body
+from souk.platforms.meta import verify as meta_verify
+from souk.platforms.plugin import Platform, VendorClient
+
+
+class MessengerPlatform(Platform):
+    channel_type = "messenger"
+    display_name = "Facebook Messenger"
+    config_model = MessengerConfig
+    secret_fields = frozenset({"pageAccessToken", "appSecret", "webhookToken"})
+    needs_webhook = True
+    can_register_webhook = False  # Meta webhooks are set in the App Dashboard
+    has_handshake = True
+    client_class: ClassVar[type[VendorClient]] = MessengerClient
+
+    def verify(
+        self,
+        *,
+        config: Mapping[str, Any],
+        secrets: Mapping[str, Any],
+        headers: Mapping[str, str],
+        body: bytes,
+        now: datetime,
+    ) -> None:
+        meta_verify.verify_signature(
+            secret=secrets.get("appSecret"), secret_key="appSecret", headers=headers, body=body
+        )
+
+    def handshake(self, *, config: Mapping[str, Any], secrets: Mapping[str, Any], query: Mapping[str, str]) -> str:
+        return meta_verify.handshake(config=config, secrets=secrets, query=query)
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> list[Event]:
+        return parse_body(body)
+
+
+PLATFORM = MessengerPlatform()

@@ -1,0 +1,383 @@
+"""A fake Meta Graph API serving the three Meta platforms: WhatsApp Cloud API, Messenger and Instagram.
+
+It knows a set of WhatsApp phone numbers, Facebook Pages and Instagram accounts, each with the access token
+that may act for it, and answers like the Graph API does:
+
+* ``GET /{v}/{phone-number-id}`` (phone number lookup), ``POST /{v}/{phone-number-id}/messages`` (Cloud API
+  sends and mark-as-read), ``POST /{v}/{phone-number-id}/media`` (multipart upload), ``GET /{v}/{media-id}``
+  (media URL) and the download of that URL (``/whatsapp_business/attachments/?mid=…``);
+* ``GET /{v}/{page-id}`` and ``/{v}/me`` (page lookup), ``POST /{v}/{page-id}/messages`` and
+  ``/{v}/me/messages`` (Send API: messages and sender actions);
+* ``GET /{v}/{ig-id}`` (Instagram account lookup) and ``POST /{v}/{ig-id}/messages`` (Instagram Login sends).
+
+Tokens come as ``Authorization: Bearer`` or ``?access_token=``. A wrong token is a 401 with Graph error 190,
+an unknown node a 400 with code 100 / subcode 33, a malformed send a 400 with code 100, all in Graph's error
+object. Sends get generated ids (``wamid.…``, ``m_…``, ``aWdf…``) and are kept in
+:attr:`FakeGraphServer.sent`. :meth:`FakeGraphServer.fail_next` queues any Graph error (rate limits,
+outside-window, ...)::
+
+    with FakeGraphServer() as graph:
+        config = {"phoneNumberID": graph.PHONE_NUMBER_ID, "graphBaseURL": graph.url}
+        secrets = {"accessToken": graph.TOKEN}
+        path = f"/v21.0/{graph.PHONE_NUMBER_ID}/messages"
+        graph.fail_next("POST", path, code=130429, message="Rate limit hit")
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tests.support.servers import FakePlatformServer
+
+_NODE = re.compile(r"/(v\d+(?:\.\d+)?)/([^/]+)(?:/([^/]+))?/?")
+_DOWNLOAD_PATH = "/whatsapp_business/attachments/"
+_TEXT_LIMIT = 2000  # Send API text limit; WhatsApp allows 4096
+_WHATSAPP_TEXT_LIMIT = 4096
+
+
+@dataclass
+class SentMessage:
+    """One accepted send: the node it was posted to, its recipient, the request body and the id returned."""
+
+    node: str
+    recipient: str
+    body: dict[str, Any]
+    message_id: str | None
+    platform: str  # "whatsapp" | "messenger"
+
+
+@dataclass
+class StoredMedia:
+    id: str
+    data: bytes
+    mime: str
+    owner: str  # the phone number id it belongs to
+    sha256: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sha256 = base64.b64encode(hashlib.sha256(self.data).digest()).decode()
+
+
+class GraphFailure(Exception):
+    """Raised inside the handler to answer with a Graph error object."""
+
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        *,
+        error_type: str = "OAuthException",
+        subcode: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.response = JSONResponse(
+            FakeGraphServer.error_body(code, message, error_type=error_type, subcode=subcode),
+            status_code=status,
+        )
+
+
+class FakeGraphServer(FakePlatformServer):
+    """A Graph API with one WhatsApp number, one Page and one Instagram account registered by default."""
+
+    TOKEN = "EAAG-fake-graph-token"
+    PHONE_NUMBER_ID = "1122334455667"
+    DISPLAY_PHONE_NUMBER = "+1 555-010-0199"
+    VERIFIED_NAME = "Souk Test Shop"
+    PAGE_ID = "104000000000001"
+    PAGE_NAME = "Souk Test Page"
+    IG_ID = "17841400000000001"
+    IG_USERNAME = "souk.test.shop"
+
+    def __init__(self, token: str = TOKEN) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self.phone_numbers: dict[str, dict[str, Any]] = {}
+        self.pages: dict[str, dict[str, Any]] = {}
+        self.instagram_accounts: dict[str, dict[str, Any]] = {}
+        self.media: dict[str, StoredMedia] = {}
+        self._tokens: dict[str, str] = {}  # node id -> token allowed to act for it
+        self._sent: list[SentMessage] = []
+        self.add_phone_number(self.PHONE_NUMBER_ID, self.DISPLAY_PHONE_NUMBER, self.VERIFIED_NAME, token=token)
+        self.add_page(self.PAGE_ID, self.PAGE_NAME, token=token)
+        self.add_instagram_account(self.IG_ID, self.IG_USERNAME, name=self.PAGE_NAME, token=token)
+
+    # -- set-up
+
+    def add_phone_number(
+        self, phone_number_id: str, display_phone_number: str, verified_name: str, *, token: str
+    ) -> None:
+        with self._lock:
+            self.phone_numbers[phone_number_id] = {
+                "verified_name": verified_name,
+                "code_verification_status": "VERIFIED",
+                "display_phone_number": display_phone_number,
+                "quality_rating": "GREEN",
+                "platform_type": "CLOUD_API",
+                "throughput": {"level": "STANDARD"},
+                "id": phone_number_id,
+            }
+            self._tokens[phone_number_id] = token
+
+    def add_page(self, page_id: str, name: str, *, token: str) -> None:
+        with self._lock:
+            self.pages[page_id] = {
+                "id": page_id,
+                "name": name,
+                "username": name.lower().replace(" ", ""),
+                "link": f"https://www.facebook.com/{page_id}",
+            }
+            self._tokens[page_id] = token
+
+    def add_instagram_account(self, ig_id: str, username: str, *, name: str | None = None, token: str) -> None:
+        with self._lock:
+            self.instagram_accounts[ig_id] = {"id": ig_id, "username": username, "name": name or username}
+            self._tokens[ig_id] = token
+
+    def add_media(self, data: bytes, mime: str, owner: str = PHONE_NUMBER_ID) -> str:
+        """Store a file as if a customer had sent it; returns its media id (for ``GET /{media-id}``)."""
+        media = StoredMedia(id=str(secrets.randbelow(10**15) + 10**15), data=data, mime=mime, owner=owner)
+        with self._lock:
+            self.media[media.id] = media
+        return media.id
+
+    @staticmethod
+    def error_body(
+        code: int,
+        message: str,
+        *,
+        error_type: str = "OAuthException",
+        subcode: int | None = None,
+        details: str | None = None,
+    ) -> dict[str, Any]:
+        """A Graph API error object as Meta sends it."""
+        error: dict[str, Any] = {
+            "message": message,
+            "type": error_type,
+            "code": code,
+            "fbtrace_id": "A" + secrets.token_urlsafe(15),
+        }
+        if subcode is not None:
+            error["error_subcode"] = subcode
+        if details is not None:
+            error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+        return {"error": error}
+
+    def fail_next(
+        self,
+        method: str,
+        path: str,
+        *,
+        code: int,
+        message: str,
+        status: int = 400,
+        error_type: str = "OAuthException",
+        subcode: int | None = None,
+        details: str | None = None,
+        retry_after: float | None = None,
+        times: int | None = 1,
+    ) -> None:
+        """Answer the next ``times`` calls to ``method path`` with a Graph error (e.g. 130429 rate limit)."""
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        body = self.error_body(code, message, error_type=error_type, subcode=subcode, details=details)
+        self.respond(method, path, status, json=body, headers=headers, times=times)
+
+    def clear(self) -> None:
+        """Forget recorded requests, queued responses, sent messages and uploaded media (accounts stay)."""
+        super().clear()
+        with self._lock:
+            self._sent.clear()
+            self.media.clear()
+
+    # -- what tests read
+
+    @property
+    def sent(self) -> list[SentMessage]:
+        with self._lock:
+            return list(self._sent)
+
+    def sent_to(self, recipient: str) -> list[SentMessage]:
+        return [s for s in self.sent if s.recipient == recipient]
+
+    # -- the API
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            if request.url.path == _DOWNLOAD_PATH:
+                return self._download(request)
+            match = _NODE.fullmatch(request.url.path)
+            if not match:
+                raise GraphFailure(400, 2500, "Unknown path components: " + request.url.path)
+            _, node, edge = match.groups()
+            token = self._token(request)
+            node = self._resolve(node, token)
+            if node in self.media and edge is None and request.method == "GET":
+                return self._media_info(request, self.media[node], token)
+            self._authorize(node, token)
+            return await self._route(request, node, edge)
+        except GraphFailure as failure:
+            return failure.response
+
+    async def _route(self, request: Request, node: str, edge: str | None) -> Response:
+        method = request.method
+        if edge is None and method == "GET":
+            return self._lookup(request, node)
+        if edge == "messages" and method == "POST":
+            body = await _json(request)
+            if node in self.phone_numbers:
+                return self._whatsapp_send(node, body)
+            return self._send_api(node, body)
+        if edge == "media" and method == "POST" and node in self.phone_numbers:
+            return await self._upload(request, node)
+        raise GraphFailure(
+            400,
+            100,
+            f"Unsupported {method} request. Object with ID '{node}' does not support this operation",
+            error_type="GraphMethodException",
+            subcode=33,
+        )
+
+    def _lookup(self, request: Request, node: str) -> Response:
+        record = self.phone_numbers.get(node) or self.pages.get(node) or self.instagram_accounts.get(node) or {}
+        fields = request.query_params.get("fields")
+        if fields:
+            wanted = {f.strip() for f in fields.split(",")} | {"id"}
+            record = {k: v for k, v in record.items() if k in wanted}
+        return JSONResponse(record)
+
+    def _whatsapp_send(self, node: str, body: dict[str, Any]) -> Response:
+        if body.get("messaging_product") != "whatsapp":
+            raise GraphFailure(400, 100, "(#100) The parameter messaging_product is required.")
+        if body.get("status") == "read":
+            if not body.get("message_id"):
+                raise GraphFailure(400, 100, "(#100) The parameter message_id is required.")
+            return JSONResponse({"success": True})
+        to, kind = body.get("to"), body.get("type", "text")
+        if not to:
+            raise GraphFailure(400, 100, "(#100) The parameter to is required.")
+        if not isinstance(body.get(kind), dict):
+            raise GraphFailure(400, 100, f"(#100) The parameter {kind} is required.")
+        text = body[kind].get("body") if kind == "text" else None
+        if kind == "text" and not text:
+            raise GraphFailure(400, 100, "(#100) The parameter text['body'] is required.")
+        if text and len(text) > _WHATSAPP_TEXT_LIMIT:
+            raise GraphFailure(400, 100, "(#100) Param text['body'] must be at most 4096 characters long.")
+        wamid = "wamid.HBgL" + base64.b64encode(secrets.token_bytes(27)).decode()
+        self._record(SentMessage(node, str(to), body, wamid, "whatsapp"))
+        answer: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": to, "wa_id": re.sub(r"\D", "", str(to))}],
+            "messages": [{"id": wamid}],
+        }
+        if kind == "template":
+            answer["messages"][0]["message_status"] = "accepted"
+        return JSONResponse(answer)
+
+    def _send_api(self, node: str, body: dict[str, Any]) -> Response:
+        recipient = (body.get("recipient") or {}).get("id")
+        if not recipient:
+            raise GraphFailure(400, 100, "(#100) The parameter recipient is required")
+        if "sender_action" in body and "message" not in body:
+            self._record(SentMessage(node, str(recipient), body, None, "messenger"))
+            return JSONResponse({"recipient_id": recipient})
+        message = body.get("message")
+        if not isinstance(message, dict) or not (message.get("text") or message.get("attachment")):
+            raise GraphFailure(400, 100, "(#100) Must send either message or sender action")
+        if body.get("messaging_type") not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
+            raise GraphFailure(400, 100, "(#100) param messaging_type must be one of {RESPONSE, UPDATE, MESSAGE_TAG}")
+        if len(message.get("text") or "") > _TEXT_LIMIT:
+            raise GraphFailure(400, 100, "(#100) Length of param message[text] must be less than or equal to 2000")
+        prefix = "aWdfZAG1" if node in self.instagram_accounts else "m_"
+        mid = prefix + secrets.token_urlsafe(48)
+        self._record(SentMessage(node, str(recipient), body, mid, "messenger"))
+        return JSONResponse({"recipient_id": recipient, "message_id": mid})
+
+    async def _upload(self, request: Request, node: str) -> Response:
+        async with request.form() as form:  # closes the spooled upload files
+            upload = form.get("file")
+            if form.get("messaging_product") != "whatsapp" or upload is None or isinstance(upload, str):
+                raise GraphFailure(400, 100, "(#100) The parameter messaging_product and file are required.")
+            data = await upload.read()
+            mime = str(form.get("type") or upload.content_type or "application/octet-stream")
+        return JSONResponse({"id": self.add_media(data, mime, owner=node)})
+
+    def _media_info(self, request: Request, media: StoredMedia, token: str | None) -> Response:
+        self._authorize(media.owner, token)
+        url = f"{self.url}{_DOWNLOAD_PATH}?mid={media.id}&ext=1&hash=fake"
+        return JSONResponse(
+            {
+                "messaging_product": "whatsapp",
+                "url": url,
+                "mime_type": media.mime,
+                "sha256": media.sha256,
+                "file_size": len(media.data),
+                "id": media.id,
+            }
+        )
+
+    def _download(self, request: Request) -> Response:
+        media = self.media.get(request.query_params.get("mid", ""))
+        if media is None:
+            return Response(status_code=404)
+        if self._token(request) != self._tokens.get(media.owner):
+            return Response(status_code=401)
+        return Response(media.data, media_type=media.mime)
+
+    # -- plumbing
+
+    @staticmethod
+    def _token(request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            return header[7:].strip()
+        return request.query_params.get("access_token")
+
+    def _resolve(self, node: str, token: str | None) -> str:
+        """``me`` is the Page (else the Instagram account) the token belongs to."""
+        if node != "me":
+            return node
+        for candidates in (self.pages, self.instagram_accounts):
+            for node_id in candidates:
+                if token and self._tokens.get(node_id) == token:
+                    return node_id
+        raise GraphFailure(401, 190, "Invalid OAuth access token - Cannot parse access token")
+
+    def _authorize(self, node: str, token: str | None) -> None:
+        if not token:
+            raise GraphFailure(
+                400, 2500, "An active access token must be used to query information about the current user."
+            )
+        if node not in self._tokens:
+            raise GraphFailure(
+                400,
+                100,
+                f"Unsupported get request. Object with ID '{node}' does not exist, "
+                "cannot be loaded due to missing permissions, or does not support this operation.",
+                error_type="GraphMethodException",
+                subcode=33,
+            )
+        if self._tokens[node] != token:
+            raise GraphFailure(401, 190, "Invalid OAuth access token - Cannot parse access token")
+
+    def _record(self, sent: SentMessage) -> None:
+        with self._lock:
+            self._sent.append(sent)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise GraphFailure(400, 100, "(#100) The request body must be JSON") from exc
+    if not isinstance(body, dict):
+        raise GraphFailure(400, 100, "(#100) The request body must be a JSON object")
+    return body
