@@ -1,0 +1,1 @@
+"""Customers and identities, conversations, messages, the inbound pipeline, the outbox and statuses."""

@@ -1,0 +1,174 @@
+"""The inbound worker: turns stored deliveries into customers, conversations and messages.
+
+Consumes ids from ``work.inbound``. Each delivery is processed in one transaction that ends by marking it
+``processed`` (or ``failed`` with the reasons, or ``ignored``), so a worker killed mid-way leaves it ``received``
+and it is simply done again; the unique keys make the second pass a no-op for what the first one committed. The
+sweeper re-publishes deliveries left ``received`` (crash between commit and publish, lost bus message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import timedelta
+from functools import partial
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from souk.bus.client import Bus
+from souk.bus.work import ConsumerSpec, Retry, consume, enqueue
+from souk.channels.models import Channel, ChannelStatus
+from souk.core import events
+from souk.core.errors import Conflict, NotFound
+from souk.core.observability import log
+from souk.db.engine import Database
+from souk.db.scoping import SYSTEM_KEY, TENANT_KEY
+from souk.db.types import utcnow
+from souk.messaging import ingest
+from souk.messaging.models import InboundEvent, InboundStatus
+from souk.platforms import registry
+from souk.platforms.base import ParseError
+from souk.worker import WorkerContext, register
+
+SWEEP_AFTER = timedelta(seconds=30)
+
+
+async def process_event(ctx: WorkerContext, event_id: str) -> None:
+    """Process one delivery; idempotent. Transient database trouble → ``Retry`` (redelivered later)."""
+    try:
+        applied = await _process(ctx.db, uuid.UUID(event_id))
+    except (OperationalError, DBAPIError) as exc:
+        if isinstance(exc, IntegrityError):
+            raise
+        raise Retry(f"database unavailable: {exc}", delay=2.0) from exc
+    if applied is None:
+        return
+    for media_id in applied.media_ids:
+        try:
+            await enqueue(ctx.bus, "media", str(media_id))
+        except Exception as exc:
+            log.warning("media enqueue failed; the media sweeper will pick it up", error=str(exc))
+    ctx.outbox_wake.set()
+
+
+async def _process(db: Database, event_id: uuid.UUID) -> ingest.Applied | None:
+    async with db.system_session() as session:
+        stmt = select(InboundEvent).where(InboundEvent.id == event_id)
+        if not db.is_sqlite:
+            stmt = stmt.with_for_update(skip_locked=True)
+        event = await session.scalar(stmt)
+        if event is None or event.status != InboundStatus.received:
+            return None  # done already, or another worker holds it right now
+        # from here on the session is walled to the event's tenant like any tenant session
+        session.info.pop(SYSTEM_KEY, None)
+        session.info[TENANT_KEY] = event.tenant_id
+        event.attempts = (event.attempts or 0) + 1
+        channel = await session.get(Channel, event.channel_id)
+        if channel is None or channel.deleted_at is not None or channel.status == ChannelStatus.inactive:
+            _finish(session, event, InboundStatus.ignored, "channel inactive or deleted")
+            return None
+        platform = registry.detect(channel.vendor_name, channel.channel_type)
+        try:
+            parsed = platform.parse(event.body, event.headers or {})
+        except ParseError as exc:
+            _finish(session, event, InboundStatus.failed, f"unreadable payload: {exc}")
+            return None
+        except Exception as exc:  # a parser bug must not lose the delivery: keep it failed, replayable
+            log.exception("parser crashed", channel_type=channel.channel_type)
+            _finish(session, event, InboundStatus.failed, f"parser error: {type(exc).__name__}: {exc}")
+            return None
+        applied = ingest.Applied()
+        failures: list[str] = []
+        for ev in parsed:
+            try:
+                async with session.begin_nested():
+                    await ingest.apply(session, channel, ev, inbound_event_id=event.id, applied=applied)
+            except ingest.SubEventFailed as exc:
+                failures.append(f"{ev.key}: {exc}")
+            except (OperationalError, DBAPIError) as exc:
+                if isinstance(exc, IntegrityError):
+                    failures.append(f"{ev.key}: {exc.orig}")
+                    continue
+                raise
+            except Exception as exc:
+                log.exception("event failed", key=ev.key)
+                failures.append(f"{ev.key}: {type(exc).__name__}: {exc}")
+        if failures:
+            _finish(session, event, InboundStatus.failed, "; ".join(failures)[:4000])
+        else:
+            _finish(session, event, InboundStatus.processed, None)
+        return applied
+
+
+def _finish(session: AsyncSession, event: InboundEvent, status: InboundStatus, error: str | None) -> None:
+    event.status, event.error, event.processed_at = status, error, utcnow()
+    events.emit(
+        session,
+        event.tenant_id,
+        f"inbound_event.{status}",
+        {"inbound_event_id": str(event.id), "channel_id": str(event.channel_id), "error": error},
+    )
+
+
+async def replay_event(db: Database, bus: Bus, tenant_id: uuid.UUID, event_id: uuid.UUID) -> InboundEvent:
+    """Put a delivery back to ``received`` and queue it (after a fix, or to re-run an ignored one)."""
+    async with db.tenant_session(tenant_id) as session:
+        event = await session.get(InboundEvent, event_id)
+        if event is None:
+            raise NotFound("no such inbound event")
+        if event.status == InboundStatus.received:
+            raise Conflict("this event is waiting to be processed already")
+        event.status, event.error, event.processed_at = InboundStatus.received, None, None
+    try:
+        await enqueue(bus, "inbound", str(event_id), dedup=False)
+    except Exception as exc:  # it is `received` again: the sweeper publishes it once the bus is back
+        log.warning("replay publish failed; the sweeper will pick it up", id=str(event_id), error=str(exc))
+    return event
+
+
+async def sweep(db: Database, bus: Bus, *, older_than: timedelta = SWEEP_AFTER, limit: int = 500) -> int:
+    """Re-publish deliveries still ``received`` a while after they arrived."""
+    async with db.system_session() as session:
+        ids = (
+            await session.scalars(
+                select(InboundEvent.id)
+                .where(InboundEvent.status == InboundStatus.received, InboundEvent.received_at < utcnow() - older_than)
+                .order_by(InboundEvent.received_at)
+                .limit(limit)
+            )
+        ).all()
+    for event_id in ids:
+        await enqueue(bus, "inbound", str(event_id), dedup=False)
+    return len(ids)
+
+
+@register("inbound")
+async def _consumer(ctx: WorkerContext) -> None:
+    spec = ConsumerSpec(
+        kind="inbound",
+        durable="inbound",
+        handler=partial(process_event, ctx),
+        batch=64,
+        ack_wait=ctx.settings.inbound_ack_wait_seconds,
+        concurrency=8,
+    )
+    await consume(ctx.bus, spec, ctx.stopping)
+
+
+@register("inbound-sweeper")
+async def _sweeper(ctx: WorkerContext) -> None:
+    every = ctx.settings.sweep_interval_seconds
+    after = timedelta(seconds=ctx.settings.sweep_after_seconds)
+    while not ctx.stopping.is_set():
+        try:
+            if ctx.bus.connected:
+                n = await sweep(ctx.db, ctx.bus, older_than=after)
+                if n:
+                    log.info("re-published unprocessed inbound events", count=n)
+        except Exception as exc:
+            log.warning("inbound sweep failed", error=str(exc))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ctx.stopping.wait(), every)

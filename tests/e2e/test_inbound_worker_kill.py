@@ -1,0 +1,96 @@
+"""A worker process killed with SIGKILL in the middle of a batch, then restarted: every event processed once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from souk.app import create_app
+from souk.messaging.models import InboundEvent, Message
+from tests.channels.conftest import fakes  # noqa: F401 - fixture
+from tests.conftest import make_tenant
+from tests.messaging.inbound.conftest import active_channel
+from tests.messaging.inbound.payloads import tg_text
+from tests.support.webhooks import post
+
+pytestmark = pytest.mark.e2e
+N = 400
+
+
+def start_worker(settings) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "SOUK_DATABASE_URL": settings.effective_database_url,
+        "SOUK_NATS_URL": settings.nats_url,
+        "SOUK_DATA_DIR": str(settings.data_dir),
+        "SOUK_LOG_LEVEL": "warning",
+        "SOUK_SWEEP_AFTER_SECONDS": "3",
+        "SOUK_SWEEP_INTERVAL_SECONDS": "1",
+        "SOUK_INBOUND_ACK_WAIT_SECONDS": "5",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "souk.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+async def counts(app) -> tuple[int, int]:
+    async with app.state.db.system_session() as s:
+        done = await s.scalar(select(func.count()).select_from(InboundEvent).where(InboundEvent.status == "processed"))
+        messages = await s.scalar(select(func.count()).select_from(Message))
+    return done or 0, messages or 0
+
+
+async def test_sigkilled_worker_resumes_and_processes_each_event_once(settings, fakes):  # noqa: F811
+    settings = settings.model_copy(update={"run_worker_in_process": False})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        await app.state.bus.wait_ready(10)
+        tenant = await make_tenant(app, "killco")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            channel = await active_channel(client, tenant, fakes, "telegram")
+            for i in range(N):
+                r = await post(
+                    client,
+                    app,
+                    channel,
+                    tg_text(1000 + i, i + 1, f"message {i}", 1722503523 + i, chat_id=5000 + i % 40),
+                )
+                assert r.status_code == 200
+        worker = start_worker(settings)
+        try:
+            deadline = time.monotonic() + 60
+            while (await counts(app))[0] < N // 4:
+                assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
+                assert time.monotonic() < deadline, "worker made no progress"
+                await asyncio.sleep(0.05)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+            done_at_kill, _ = await counts(app)
+            assert done_at_kill < N, "the worker finished before it could be killed; raise N"
+            worker = start_worker(settings)
+            deadline = time.monotonic() + 90
+            while (await counts(app))[0] < N:
+                assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
+                assert time.monotonic() < deadline, f"stuck at {await counts(app)}"
+                await asyncio.sleep(0.1)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        done, messages = await counts(app)
+        print(f"killed after {done_at_kill}/{N} events; after restart {done} processed, {messages} messages")
+        assert done == N and messages == N
+        async with app.state.db.system_session() as s:
+            ids = (await s.scalars(select(Message.external_id))).all()
+        assert len(set(ids)) == N
