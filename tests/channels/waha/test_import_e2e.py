@@ -1,0 +1,90 @@
+"""The issue's proof: 50 chats × 200 messages imported by a real `souk worker` process, SIGKILLed mid-import and
+started again, ends with exactly 10,000 messages."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.channels.waha.conftest import count_messages, create_waha_channel, wait_progress
+
+CHATS, PER_CHAT = 50, 200
+
+
+def _worker(settings, task_queue: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "SOUK_DATABASE_URL": settings.effective_database_url,
+        "SOUK_DATA_DIR": str(settings.data_dir),
+        "SOUK_NATS_URL": settings.nats_url,
+        "SOUK_TEMPORAL_ADDRESS": settings.temporal_address,
+        "SOUK_TEMPORAL_TASK_QUEUE": task_queue,
+        "SOUK_ENV": "test",
+        "SOUK_LOG_LEVEL": "error",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "souk.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+async def _until(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+async def test_import_survives_a_killed_worker_and_ends_with_exactly_every_message(
+    client, tenant, app, waha, settings, task_queue
+):
+    waha.add_session("default", working=True)
+    for i in range(CHATS):
+        waha.add_chat(f"8492{i:07d}@c.us", PER_CHAT, from_me_every=7)
+    channel = await create_waha_channel(client, tenant, waha)
+    assert (await client.post(f"/api/v1/channels/{channel['id']}/activate-waha", headers=tenant.headers)).is_success
+
+    worker = _worker(settings, task_queue)
+    try:
+        r = await client.post(
+            f"/api/v1/channels/{channel['id']}/import-history",
+            headers=tenant.headers,
+            json={"strategy": "all", "limit": 100},
+        )
+        assert r.status_code == 202, r.text
+        workflow_id = r.json()["workflow_id"]
+
+        async def partway() -> bool:
+            return await count_messages(app, channel["id"]) >= 2000
+
+        await _until(partway, 120, "the import to get going")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        at_kill = await count_messages(app, channel["id"])
+        assert 2000 <= at_kill < CHATS * PER_CHAT
+        await asyncio.sleep(0.5)
+        assert await count_messages(app, channel["id"]) == at_kill  # nobody imports while the worker is dead
+
+        worker = _worker(settings, task_queue)
+        done = await wait_progress(
+            client, tenant, channel["id"], workflow_id, {"completed", "failed", "cancelled"}, timeout=240
+        )
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    assert done["state"] == "completed", done
+    assert (done["chats_done"], done["chats_total"]) == (CHATS, CHATS)
+    assert done["messages_done"] >= CHATS * PER_CHAT  # a batch redone after the kill is read twice
+    assert await count_messages(app, channel["id"]) == CHATS * PER_CHAT
