@@ -12,13 +12,20 @@ from fastapi import FastAPI
 from souk import __version__
 from souk.bus.client import Bus
 from souk.channels import api as channels_api
+from souk.channels import waha_api, webhooks
+from souk.channels.webhooks import ChannelCache, ErrorNotes
+from souk.commerce import api as commerce_api
 from souk.core import api as core_api
 from souk.core import ops
 from souk.core.errors import install_error_handlers
 from souk.core.limits import BodyLimitMiddleware
 from souk.core.observability import RequestContextMiddleware, configure_logging
 from souk.core.secrets import install_keyring, load_keys
+from souk.crm import api as crm_api
 from souk.db.engine import Database
+from souk.messaging import api as messaging_api
+from souk.messaging import media_api, outbound_api
+from souk.messaging.intake import IntakeWriter
 from souk.settings import Settings, load_settings
 from souk.web import pages
 from souk.worker import Worker, WorkerContext
@@ -51,6 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=httpx.Timeout(15.0, connect=5.0), headers={"User-Agent": f"Souk/{__version__}"}
         )
         app.state.outbox_wake = asyncio.Event()
+        app.state.channel_cache = ChannelCache(db)
+        app.state.webhook_errors = ErrorNotes(db)
+        app.state.intake = IntakeWriter(db, bus)
         connecting = await bus.connect_in_background()
         worker = Worker(WorkerContext(settings, db, bus, app.state.outbox_wake))
         # an API process always publishes its own domain events; `souk run` also runs the whole worker in-process
@@ -59,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.intake.stop()
             await worker.stop()
             connecting.cancel()
             with suppress(asyncio.CancelledError, Exception):
@@ -81,6 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(core_api.router)
     app.include_router(channels_api.build_router())
+    app.include_router(channels_api.types_router)
+    app.include_router(waha_api.router)
+    app.include_router(webhooks.router)
+    app.include_router(messaging_api.router)
+    app.include_router(crm_api.router)
+    app.include_router(media_api.router)
+    app.include_router(outbound_api.router)
+    app.include_router(commerce_api.router)
     app.include_router(pages.router)
     pages.mount_static(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

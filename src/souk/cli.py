@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from souk.cli_channels import channels_app
+from souk.commerce.cli import products_app
 from souk.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -36,6 +38,10 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="api-keys")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(config_app, name="config")
+events_app = typer.Typer(help="Inbound deliveries: list them, replay the failed ones.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+app.add_typer(channels_app, name="channels")
+app.add_typer(products_app, name="products")
 
 console = Console(stderr=True)
 out = Console()
@@ -479,6 +485,170 @@ def config_show() -> None:
     for name, value in settings.masked().items():
         table.add_row(name, f"SOUK_{name.upper()}" if name != "effective_database_url" else "", str(value))
     out.print(table)
+
+
+# -- events ----------------------------------------------------------------------------------------------------------
+
+EVENT_STATUSES = ("received", "processed", "failed", "ignored")
+REPLAYABLE = ("failed", "ignored", "processed")
+
+
+def _event_filters(status: str | None, channel: str | None, allowed: tuple[str, ...]) -> Any:
+    """The channel id as a UUID, after checking both options; a wrong value exits naming the option."""
+    import uuid
+
+    if status is not None and status not in allowed:
+        raise _fail(f"--status must be one of {', '.join(allowed)} (got {status!r})", 2)
+    try:
+        return uuid.UUID(channel) if channel else None
+    except ValueError:
+        raise _fail(f"--channel must be a channel id (a UUID), got {channel!r}", 2) from None
+
+
+async def _select_events(
+    settings: Settings,
+    *,
+    tenant: str | None,
+    status: str | None,
+    channel_id: Any,
+    since: datetime | None,
+    ids: list[Any] | None = None,
+    limit: int | None = None,
+    oldest_first: bool = False,
+) -> list[Any]:
+    """Inbound events across tenants (or one tenant's), newest first unless ``oldest_first``."""
+    from souk.core import service
+    from souk.core.errors import SoukError
+    from souk.messaging.api import inbound_events_query
+    from souk.messaging.models import InboundEvent
+
+    stmt = inbound_events_query(status=status, channel_id=channel_id, since=since)
+    if ids is not None:
+        stmt = stmt.where(InboundEvent.id.in_(ids))
+    if oldest_first:
+        stmt = stmt.order_by(None).order_by(InboundEvent.received_at, InboundEvent.id)
+    if limit:
+        stmt = stmt.limit(limit)
+    db = _database(settings)
+    try:
+        async with db.system_session() as session:
+            if tenant:
+                stmt = stmt.where(InboundEvent.tenant_id == (await service.get_tenant_by_slug(session, tenant)).id)
+            return [row[0] for row in (await session.execute(stmt)).all()]
+    except SoukError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        await db.dispose()
+
+
+@events_app.command("list")
+def events_list(
+    status: Annotated[str | None, typer.Option(help="received, processed, failed or ignored.")] = None,
+    channel: Annotated[str | None, typer.Option(help="Only this channel (its id).")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Received at or after this time (UTC).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant (slug); every tenant when omitted.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+) -> None:
+    """List inbound deliveries, newest first, with the reason each failed one failed."""
+    channel_id = _event_filters(status, channel, EVENT_STATUSES)
+    settings = _settings()
+    rows = asyncio.run(
+        _select_events(settings, tenant=tenant, status=status, channel_id=channel_id, since=since, limit=limit)
+    )
+    table = Table("id", "channel", "type", "status", "attempts", "received", "error")
+    for e in rows:
+        error = (e.error or "-").replace("\n", " ")
+        table.add_row(
+            str(e.id),
+            str(e.channel_id),
+            e.channel_type,
+            e.status,
+            str(e.attempts),
+            f"{e.received_at:%Y-%m-%d %H:%M:%S}",
+            error if len(error) <= 80 else error[:79] + "…",
+        )
+    out.print(table)
+    console.print(f"{len(rows)} event(s)")
+
+
+@events_app.command("replay")
+def events_replay(
+    event_ids: Annotated[list[str] | None, typer.Argument(help="Event ids (from `souk events list`).")] = None,
+    status: Annotated[str | None, typer.Option(help="Replay all in this status: failed, ignored, processed.")] = None,
+    channel: Annotated[str | None, typer.Option(help="With --status: only this channel (its id).")] = None,
+    since: Annotated[datetime | None, typer.Option(help="With --status: received at or after this time (UTC).")] = None,
+    tenant: Annotated[str | None, typer.Option(help="With --status: only this tenant (slug).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count what would be replayed.")] = False,
+) -> None:
+    """Process inbound deliveries again (after a fix): by id, or every one matching --status [--channel] [--since].
+
+    Each event goes back to `received` with its error cleared and is queued for the workers; processing is
+    idempotent, so replaying a processed event stores nothing twice. Needs SOUK_NATS_URL (the workers' bus).
+    """
+    import uuid
+
+    if bool(event_ids) == (status is not None):
+        raise _fail("give event ids, or --status (with --channel, --since, --tenant) to replay many", 2)
+    if event_ids and (channel or since or tenant):
+        raise _fail("--channel, --since and --tenant select events with --status; not with event ids", 2)
+    channel_id = _event_filters(status, channel, REPLAYABLE)
+    try:
+        ids = [uuid.UUID(i) for i in event_ids] if event_ids else None
+    except ValueError:
+        raise _fail("give event ids as shown by `souk events list`", 2) from None
+    settings = _settings()
+    if not settings.nats_url and not dry_run:
+        raise _fail(
+            "replaying needs SOUK_NATS_URL (the bus the workers read); under `souk run`, replay from the API: "
+            "POST /api/v1/inbound-events/{id}/replay"
+        )
+    events = asyncio.run(
+        _select_events(
+            settings, tenant=tenant, status=status, channel_id=channel_id, since=since, ids=ids, oldest_first=True
+        )
+    )
+    missing = sorted({str(i) for i in ids or ()} - {str(e.id) for e in events})
+    for event_id in missing:
+        console.print(f"[red]no inbound event {event_id}[/red]")
+    if dry_run:
+        out.print(f"would replay {len(events)} event(s)")
+        raise typer.Exit(1 if missing else 0)
+    with Progress(
+        TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("replay", total=len(events))
+        failures = asyncio.run(_replay(settings, events, lambda: progress.advance(task)))
+    for event_id, reason in failures:
+        console.print(f"[red]{event_id}: {reason}[/red]")
+    out.print(f"replayed {len(events) - len(failures)} event(s)")
+    if missing or failures:
+        raise typer.Exit(1)
+
+
+async def _replay(settings: Settings, events: list[Any], advance: Any) -> list[tuple[str, str]]:
+    """Replay each event through the inbound worker's own entry point; (id, reason) for those refused."""
+    from souk.bus.client import Bus
+    from souk.core.errors import SoukError
+    from souk.messaging.inbound_worker import replay_event
+
+    db = _database(settings)
+    bus = Bus(settings.nats_url or "")
+    failures: list[tuple[str, str]] = []
+    try:
+        try:
+            await bus.connect()
+        except Exception as exc:
+            raise _fail(f"cannot reach NATS at {settings.nats_url}: {exc}") from None
+        for event in events:
+            try:
+                await replay_event(db, bus, event.tenant_id, event.id)
+            except SoukError as exc:
+                failures.append((str(event.id), exc.detail))
+            advance()
+    finally:
+        await bus.close()
+        await db.dispose()
+    return failures
 
 
 def main() -> None:

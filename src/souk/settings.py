@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -56,6 +56,33 @@ class Settings(BaseSettings):
     login_window_seconds: int = Field(900, gt=0, description="Window (and lockout) for failed logins.")
     workers: int = Field(1, ge=1, description="Uvicorn worker processes for `souk api`.")
     run_worker_in_process: bool = Field(True, description="`souk run` also runs the background worker.")
+    sweep_interval_seconds: float = Field(10.0, gt=0, description="How often sweepers look for stuck work.")
+    sweep_after_seconds: float = Field(30.0, gt=0, description="Age after which unprocessed work is re-published.")
+    inbound_ack_wait_seconds: float = Field(30.0, gt=0, description="Redeliver an inbound event not acked within.")
+    media_dir: Path | None = Field(None, description="Directory of the local media store; default <data_dir>/media.")
+    media_store: Literal["local", "s3"] = Field("local", description="Where media bytes are kept.")
+    media_max_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest media file downloaded (bytes).")
+    media_max_bytes_by_kind: dict[str, int] = Field(
+        default_factory=dict, description='Limits by "<channel_type>.<kind>", "<kind>" or "<channel_type>".'
+    )
+    media_max_attempts: int = Field(8, ge=1, description="Download attempts before a media file is failed.")
+    media_retry_base_seconds: float = Field(5.0, gt=0, description="First media retry delay; doubles each attempt.")
+    media_retry_max_seconds: float = Field(600.0, gt=0, description="Cap on the media retry delay.")
+    media_download_timeout_seconds: float = Field(300.0, gt=0, description="Time budget of one media download.")
+    media_stale_after_seconds: float = Field(900.0, gt=0, description="When a pending download counts as lost.")
+    media_sweep_interval_seconds: float = Field(30.0, gt=0, description="How often the media sweeper runs.")
+    media_s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (path-style).")
+    media_s3_bucket: str | None = Field(None, description="Bucket; required when media_store is s3.")
+    media_s3_region: str = Field("us-east-1", description="Region used for request signing.")
+    media_s3_access_key_id: str | None = Field(None, description="S3 access key id.")
+    media_s3_secret_access_key: SecretStr | None = Field(None, description="S3 secret key.")
+    media_s3_prefix: str = Field("", description="Key prefix inside the bucket.")
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.media_store == "s3" and not self.media_s3_bucket:
+            raise ValueError("SOUK_MEDIA_STORE=s3 needs SOUK_MEDIA_S3_BUCKET")
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -54,7 +54,14 @@ def load_task_modules() -> None:
         importlib.import_module(name)
 
 
-WORKER_MODULES: list[str] = []
+WORKER_MODULES: list[str] = [
+    "souk.messaging.inbound_worker",
+    "souk.messaging.vendor_inbound",
+    "souk.messaging.media_worker",
+    "souk.messaging.sender",
+    "souk.crm.scoring_worker",
+    "souk.workflows.worker",
+]
 
 
 class Worker:

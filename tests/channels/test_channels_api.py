@@ -259,3 +259,14 @@ async def test_vendor_and_metadata_seed_002(client, tenant, channel_configs):
     )
     assert ch["vendor"] == {"channel_id": "room-77", "name": "chotot"}
     assert ch["metadata"] == {"ItemName": "Honda Wave"}
+
+
+async def test_channel_types_describe_each_platform(client, tenant):
+    r = await client.get("/api/v1/channel-types", headers=tenant.headers)
+    assert r.status_code == 200
+    by_type = {t["channel_type"]: t for t in r.json()}
+    assert set(TYPES) <= set(by_type)
+    assert by_type["chotot"]["requires_partner_credentials"] is True
+    assert by_type["telegram"]["registers_webhook"] is True and by_type["whatsapp"]["has_handshake"] is True
+    assert "botToken" in by_type["telegram"]["config_schema"]["properties"]
+    assert "accessToken" in by_type["whatsapp"]["secret_fields"]

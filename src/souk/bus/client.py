@@ -4,6 +4,8 @@ Streams (created idempotently at start):
 
 * ``SOUK_WORK`` — work queue of ids (``work.<kind>``): inbound events, outbound sends, media, automations. Each
   message is consumed by exactly one worker and redelivered if not acked; the database row is the truth.
+* ``SOUK_VENDORS`` — seed 002's inbound broker flow: vendors without webhooks (Chotot) publish their events on
+  ``vendors.<vendor>.<souk channel id>``; Souk stores each one like a webhook delivery.
 * ``SOUK_EVENTS`` — domain events ``souk.<tenant>.<event>`` for the inbox (SSE), outgoing webhooks and metrics,
   kept for a day so a reconnecting inbox can catch up.
 """
@@ -23,6 +25,7 @@ from souk.core.observability import log
 
 WORK_STREAM = "SOUK_WORK"
 EVENTS_STREAM = "SOUK_EVENTS"
+VENDORS_STREAM = "SOUK_VENDORS"
 
 STREAMS = [
     StreamConfig(
@@ -30,6 +33,14 @@ STREAMS = [
         subjects=["work.>"],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
+        duplicate_window=120.0,
+    ),
+    StreamConfig(
+        name=VENDORS_STREAM,
+        subjects=["vendors.>"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        max_age=7 * 24 * 3600.0,
         duplicate_window=120.0,
     ),
     StreamConfig(

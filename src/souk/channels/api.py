@@ -12,6 +12,7 @@ from souk.channels.schemas import (
     ChannelList,
     ChannelOut,
     ChannelPatch,
+    ChannelTypeOut,
     ConfigureWebhookIn,
     ConfigureWebhookOut,
     PipelineIn,
@@ -24,6 +25,7 @@ from souk.core import audit
 from souk.core.auth import Ctx, admin, agent
 from souk.core.models import Role
 from souk.core.pagination import PageParams, page_params, paginate
+from souk.platforms import registry
 from souk.platforms.plugin import PlatformError
 
 
@@ -41,6 +43,39 @@ def channel_out(channel: Channel) -> ChannelOut:
 
 def _http(request: Request) -> httpx.AsyncClient:
     return request.app.state.http
+
+
+def _changed(request: Request, channel: Channel) -> None:
+    """This process's webhook receivers see the change at once (other processes within the cache TTL)."""
+    request.app.state.channel_cache.forget(channel.id)
+
+
+types_router = APIRouter(tags=["channels"])
+
+
+@types_router.get(
+    "/api/v1/channel-types",
+    summary="The channel types this Souk knows, with their config schemas",
+    response_model=list[ChannelTypeOut],
+)
+async def channel_types(ctx: Ctx = Depends(agent)) -> list[ChannelTypeOut]:
+    out = []
+    for name in registry.channel_types():
+        p = registry.get(name)
+        out.append(
+            ChannelTypeOut(
+                channel_type=name,
+                display_name=p.display_name,
+                vendor=p.vendor,
+                requires_partner_credentials=p.requires_partner_credentials,
+                needs_webhook=p.needs_webhook,
+                registers_webhook=p.can_register_webhook,
+                has_handshake=p.has_handshake,
+                secret_fields=sorted(p.secret_fields),
+                config_schema=p.config_model.model_json_schema(),
+            )
+        )
+    return out
 
 
 def build_router() -> APIRouter:
@@ -94,8 +129,11 @@ def build_router() -> APIRouter:
     @router.patch(
         "/{channel_id}", summary="Change a channel's name, config, AI flags or metadata", response_model=ChannelOut
     )
-    async def patch(channel_id: uuid.UUID, body: ChannelPatch, ctx: Ctx = Depends(admin)) -> ChannelOut:
+    async def patch(
+        channel_id: uuid.UUID, body: ChannelPatch, request: Request, ctx: Ctx = Depends(admin)
+    ) -> ChannelOut:
         channel = await service.get_channel(ctx.session, channel_id)
+        _changed(request, channel)
         before = channel_out(channel).model_dump(mode="json")
         await service.patch_channel(ctx.session, channel, body)
         after = channel_out(channel)
@@ -106,6 +144,7 @@ def build_router() -> APIRouter:
     async def delete(channel_id: uuid.UUID, request: Request, ctx: Ctx = Depends(admin)) -> dict[str, Any]:
         channel = await service.get_channel(ctx.session, channel_id)
         warning = await service.delete_channel(ctx.session, channel, _http(request))
+        _changed(request, channel)
         audit.record(ctx, "channel.deleted", "channel", channel.id, before={"name": channel.name})
         return {"success": True, "channel_id": channel.id, "warning": warning}
 
@@ -115,8 +154,9 @@ def build_router() -> APIRouter:
         response_model=StatusChanged,
         responses={409: {"description": "Illegal transition, webhook not configured, or a concurrent change"}},
     )
-    async def activate(channel_id: uuid.UUID, ctx: Ctx = Depends(admin)) -> StatusChanged:
+    async def activate(channel_id: uuid.UUID, request: Request, ctx: Ctx = Depends(admin)) -> StatusChanged:
         channel = await service.get_channel(ctx.session, channel_id)
+        _changed(request, channel)
         at = await service.activate(ctx.session, channel)
         audit.record(ctx, "channel.activated", "channel", channel.id)
         return StatusChanged(channel_id=channel.id, status=channel.status, activated_at=at)
@@ -127,8 +167,9 @@ def build_router() -> APIRouter:
         response_model=StatusChanged,
         responses={409: {"description": "Illegal transition or a concurrent change"}},
     )
-    async def deactivate(channel_id: uuid.UUID, ctx: Ctx = Depends(admin)) -> StatusChanged:
+    async def deactivate(channel_id: uuid.UUID, request: Request, ctx: Ctx = Depends(admin)) -> StatusChanged:
         channel = await service.get_channel(ctx.session, channel_id)
+        _changed(request, channel)
         at = await service.deactivate(ctx.session, channel)
         audit.record(ctx, "channel.deactivated", "channel", channel.id)
         return StatusChanged(channel_id=channel.id, status=channel.status, deactivated_at=at)
@@ -147,8 +188,8 @@ def build_router() -> APIRouter:
         try:
             url, registered = await service.configure_webhook(ctx.session, channel, _http(request), base)
         except (PlatformError, httpx.HTTPError) as exc:
-            await service.record_error(request.app.state.db, channel.id, str(exc))
-            raise service.platform_failure(exc, channel.channel_type) from None
+            service.note_error(channel, str(exc))
+            return service.platform_failure(exc, channel.channel_type).response()
         audit.record(ctx, "channel.webhook_configured", "channel", channel.id, after={"webhook_url": url})
         token = service.verify_token(channel)
         instructions = None
@@ -186,6 +227,7 @@ def build_router() -> APIRouter:
         channel = await service.get_channel(ctx.session, channel_id)
         try:
             await service.rotate_webhook_secret(ctx.session, channel, _http(request))
+            _changed(request, channel)
         except (PlatformError, httpx.HTTPError) as exc:
             raise service.platform_failure(exc, channel.channel_type) from None
         audit.record(ctx, "channel.webhook_secret_rotated", "channel", channel.id)
@@ -235,8 +277,8 @@ def build_router() -> APIRouter:
                 channel.vendor_channel_id or channel.external_id or ""
             )
         except (PlatformError, httpx.HTTPError) as exc:
-            await service.record_error(request.app.state.db, channel.id, str(exc))
-            raise service.platform_failure(exc, channel.channel_type) from None
+            service.note_error(channel, str(exc))
+            return service.platform_failure(exc, channel.channel_type).response()
         if not channel.external_id and info.external_id:
             channel.external_id = info.external_id
         return TestConnectionOut(

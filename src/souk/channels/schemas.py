@@ -153,3 +153,17 @@ class TestConnectionOut(BaseModel):
     external_id: str | None = None
     name: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ChannelTypeOut(BaseModel):
+    channel_type: str
+    display_name: str
+    vendor: str
+    requires_partner_credentials: bool = Field(
+        description="The platform has no public API: the channel needs credentials from a partner agreement."
+    )
+    needs_webhook: bool = Field(description="Activation needs a configured webhook.")
+    registers_webhook: bool = Field(description="Souk registers the webhook with the platform itself.")
+    has_handshake: bool = Field(description="The platform verifies the URL with a GET handshake (Meta).")
+    secret_fields: list[str]
+    config_schema: dict[str, Any] = Field(description="JSON Schema of the channel's config.")

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -20,7 +20,6 @@ from souk.core import events
 from souk.core.errors import BadGateway, Conflict, NotFound, Unprocessable, validation_errors
 from souk.core.models import Project
 from souk.core.secrets import mask
-from souk.db.engine import Database
 from souk.db.types import utcnow
 from souk.platforms import registry
 from souk.platforms.plugin import Platform, PlatformError, VendorClient
@@ -327,22 +326,11 @@ async def delete_channel(session: AsyncSession, channel: Channel, http: httpx.As
     return warning
 
 
-async def record_error(
-    db: Database, channel_id: uuid.UUID, message: str, *, to_status: ChannelStatus | None = None
-) -> None:
-    """Remember a platform error on the channel, in its own transaction (the request's rolls back)."""
-    async with db.system_session() as session:
-        values: dict[str, Any] = {"last_error": message[:2000], "last_error_at": utcnow()}
-        await session.execute(
-            update(Channel)
-            .where(Channel.id == channel_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        if to_status is not None:
-            channel = await session.get(Channel, channel_id)
-            if channel is not None and to_status in TRANSITIONS[ChannelStatus(channel.status)]:
-                channel.status = to_status
+def note_error(channel: Channel, message: str, *, to_status: ChannelStatus | None = None) -> None:
+    """Remember a platform error on the channel (and move it to ``to_status`` when the state machine allows)."""
+    channel.last_error, channel.last_error_at = message[:2000], utcnow()
+    if to_status is not None and to_status in TRANSITIONS[ChannelStatus(channel.status)]:
+        channel.status = to_status
 
 
 def platform_failure(exc: PlatformError | httpx.HTTPError, platform: str) -> BadGateway:

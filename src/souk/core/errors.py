@@ -27,6 +27,14 @@ class SoukError(Exception):
         self.errors = errors
         self.extra = extra
 
+    def response(self) -> JSONResponse:
+        """The problem response, for a handler that must answer an error *and* commit what it recorded."""
+        extra = dict(self.extra)
+        headers = extra.pop("headers", None)
+        return problem(
+            self.status, self.title, self.detail, slug=self.slug, errors=self.errors, headers=headers, **extra
+        )
+
 
 class NotFound(SoukError):
     status, title, slug = 404, "Not found", "not-found"

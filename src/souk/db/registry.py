@@ -9,6 +9,10 @@ from souk.db.base import Base
 MODEL_MODULES = [
     "souk.core.models",
     "souk.channels.models",
+    "souk.crm.models",
+    "souk.messaging.models",
+    "souk.messaging.outbox_models",
+    "souk.commerce.models",
 ]
 
 

@@ -40,6 +40,7 @@ from tests.support.servers import FakePlatformServer
 
 _NODE = re.compile(r"/(v\d+(?:\.\d+)?)/([^/]+)(?:/([^/]+))?/?")
 _DOWNLOAD_PATH = "/whatsapp_business/attachments/"
+_CDN_PATH = "/cdn/"  # Messenger and Instagram attachment URLs: signed CDN links fetched without a token
 _TEXT_LIMIT = 2000  # Send API text limit; WhatsApp allows 4096
 _WHATSAPP_TEXT_LIMIT = 4096
 
@@ -105,6 +106,7 @@ class FakeGraphServer(FakePlatformServer):
         self.pages: dict[str, dict[str, Any]] = {}
         self.instagram_accounts: dict[str, dict[str, Any]] = {}
         self.media: dict[str, StoredMedia] = {}
+        self.cdn_files: dict[str, tuple[str, bytes]] = {}  # name -> (mime, content)
         self._tokens: dict[str, str] = {}  # node id -> token allowed to act for it
         self._sent: list[SentMessage] = []
         self.add_phone_number(self.PHONE_NUMBER_ID, self.DISPLAY_PHONE_NUMBER, self.VERIFIED_NAME, token=token)
@@ -150,6 +152,13 @@ class FakeGraphServer(FakePlatformServer):
             self.media[media.id] = media
         return media.id
 
+    def add_cdn_file(self, data: bytes, mime: str, name: str | None = None) -> str:
+        """Serve a file as a Messenger/Instagram attachment ``payload.url`` (no token needed); returns the URL."""
+        name = name or secrets.token_hex(8)
+        with self._lock:
+            self.cdn_files[name] = (mime, data)
+        return f"{self.url}{_CDN_PATH}{name}?oh=fake&oe=65F0A1B2"
+
     @staticmethod
     def error_body(
         code: int,
@@ -192,11 +201,12 @@ class FakeGraphServer(FakePlatformServer):
         self.respond(method, path, status, json=body, headers=headers, times=times)
 
     def clear(self) -> None:
-        """Forget recorded requests, queued responses, sent messages and uploaded media (accounts stay)."""
+        """Forget recorded requests, queued responses, sent messages, uploaded media and CDN files (accounts stay)."""
         super().clear()
         with self._lock:
             self._sent.clear()
             self.media.clear()
+            self.cdn_files.clear()
 
     # -- what tests read
 
@@ -214,6 +224,9 @@ class FakeGraphServer(FakePlatformServer):
         try:
             if request.url.path == _DOWNLOAD_PATH:
                 return self._download(request)
+            if request.url.path.startswith(_CDN_PATH):
+                mime, data = self.cdn_files.get(request.url.path.removeprefix(_CDN_PATH), (None, None))
+                return Response(data, media_type=mime) if data is not None else Response(status_code=404)
             match = _NODE.fullmatch(request.url.path)
             if not match:
                 raise GraphFailure(400, 2500, "Unknown path components: " + request.url.path)

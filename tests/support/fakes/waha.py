@@ -148,6 +148,7 @@ class FakeWAHA(FakePlatformServer):
         self.store: dict[str, dict[str, list[dict[str, Any]]]] = {}  # session → chat id → messages
         self.chat_names: dict[str, str] = {}
         self.sent: list[dict[str, Any]] = []  # every message sent through the API, as WAMessage
+        self.files: dict[str, tuple[str, bytes]] = {}  # "<session>/<name>" -> (mimetype, content)
         self._lock = threading.RLock()
 
     # -- what tests call ------------------------------------------------------------------------------------
@@ -218,6 +219,12 @@ class FakeWAHA(FakePlatformServer):
             )
             messages.append(self.add_message(chat_id, message, session=session))
         return messages
+
+    def add_file(self, content: bytes, mimetype: str, name: str, *, session: str = "default") -> str:
+        """A received file as WAHA keeps it; returns the ``media.url`` a webhook carries for it."""
+        with self._lock:
+            self.files[f"{session}/{name}"] = (mimetype, content)
+        return f"{self.url}/api/files/{session}/{name}"
 
     def messages(self, chat_id: str, session: str = "default") -> list[dict[str, Any]]:
         with self._lock:
@@ -432,6 +439,12 @@ class FakeWAHA(FakePlatformServer):
             "unreadCount": 0,
         }
 
+    async def _file(self, request: Request, path: str) -> Response:
+        if path not in self.files:
+            return _error(404, f"File {path} not found")
+        mimetype, content = self.files[path]
+        return Response(content, media_type=mimetype)
+
     async def _chats(self, request: Request, s: str) -> Response:
         if self._session(s) is None:
             return self._missing(s)
@@ -475,6 +488,7 @@ _ROUTES = [
         ("GET", r"/api/(?P<s>[^/]+)/auth/qr", "_qr"),
         ("POST", r"/api/(?P<endpoint>sendText|sendImage|sendFile)", "_send"),
         ("GET", r"/api/(?P<s>[^/]+)/chats", "_chats"),
+        ("GET", r"/api/files/(?P<path>.+)", "_file"),
         ("GET", r"/api/(?P<s>[^/]+)/chats/(?P<chat>[^/]+)/messages", "_chat_messages"),
     ]
 ]

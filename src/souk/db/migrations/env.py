@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from souk.commerce.search import include_name
 from souk.db.engine import create_engine
 from souk.db.registry import load_models
 
@@ -21,6 +22,7 @@ def _run(connection: Connection) -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         include_schemas=True,
+        include_name=include_name,  # the search tables and indexes are made with raw SQL per database
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -5,6 +5,7 @@ The token is part of every URL, so errors never carry the URL or the httpx excep
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, NoReturn
 
@@ -65,7 +66,9 @@ class TelegramClient(VendorClient):
         ``recipient`` is a thread id from the parser (``"<chat_id>"`` or
         ``"<chat_id>@<business_connection_id>"``) or an ``@channelusername``. ``content["reply_to"]`` is a
         message external id (``"<thread>:<message_id>"``); the send does not fail if that message is gone.
-        ``content["message_thread_id"]`` posts in a forum topic.
+        ``content["message_thread_id"]`` posts in a forum topic. ``buttons`` (``[{id, title} | {url, title}]``)
+        become an inline keyboard and ``quick_replies`` (``options: [{title}]``) a one-time reply keyboard; media
+        given as ``upload`` (``{data, filename, mime}``) is sent as a multipart upload.
         """
         chat, business_connection_id = split_thread(recipient)
         chat_id: int | str = int(chat) if _INT.fullmatch(chat) else chat
@@ -78,17 +81,25 @@ class TelegramClient(VendorClient):
         if content.get("reply_to"):
             payload["reply_parameters"] = _reply_parameters(str(content["reply_to"]), chat)
         kind = content.get("type", "text")
-        if kind == "text":
+        markup = _reply_markup(content)
+        if markup:
+            payload["reply_markup"] = markup
+        files = None
+        if kind in ("text", "buttons", "quick_replies"):
             method = "sendMessage"
             payload["text"] = content["text"]
         elif kind in MEDIA_METHODS:
             method, field = MEDIA_METHODS[kind]
-            payload[field] = content.get("media_id") or content.get("url")
+            upload = content.get("upload")
+            if upload:
+                files = {field: (upload.get("filename") or field, upload["data"], upload.get("mime"))}
+            else:
+                payload[field] = content.get("media_id") or content.get("url")
             if content.get("caption"):
                 payload["caption"] = content["caption"]
         else:
             raise PlatformError(f"Telegram cannot send content type {kind!r}", code="unsupported_content")
-        body = await self.request(method, payload)
+        body = await self.request(method, payload, files=files)
         sent = body["result"]
         external_id = message_key(sent["chat"]["id"], sent["message_id"], business_connection_id)
         return SendResult(external_id=external_id, raw=body)
@@ -120,12 +131,16 @@ class TelegramClient(VendorClient):
         """getFile, then ``GET {apiBaseURL}/file/bot<token>/<file_path>`` (valid for at least an hour)."""
         file = await self.call("getFile", {"file_id": file_id})
         try:
-            response = await self.http.get(f"{self._base}/file/bot{self._token()}/{file['file_path']}")
+            response = await self.http.get(self.file_url(file["file_path"]))
         except httpx.HTTPError as exc:
             raise PlatformError(f"Telegram file download: {type(exc).__name__}", retryable=True) from None
         if response.status_code != 200:
             _raise("file download", response)
         return response.content
+
+    def file_url(self, file_path: str) -> str:
+        """Where getFile's ``file_path`` is downloaded. It holds the bot token: never log it or put it in errors."""
+        return f"{self._base}/file/bot{self._token()}/{file_path}"
 
     # -- plumbing -------------------------------------------------------------------------------------------
 
@@ -133,11 +148,21 @@ class TelegramClient(VendorClient):
         """Call a Bot API method and return its ``result``."""
         return (await self.request(method, payload))["result"]
 
-    async def request(self, method: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Call a Bot API method and return the whole ``{"ok": true, ...}`` body, or raise PlatformError."""
+    async def request(
+        self, method: str, payload: dict[str, Any] | None = None, *, files: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Call a Bot API method and return the whole ``{"ok": true, ...}`` body, or raise PlatformError.
+
+        With ``files`` the call is multipart (an upload); object fields are then JSON-encoded, as the Bot API
+        expects in form data.
+        """
         url = f"{self._base}/bot{self._token()}/{method}"
         try:
-            response = await self.http.post(url, json=payload or {})
+            if files:
+                form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (payload or {}).items()}
+                response = await self.http.post(url, data=form, files=files)
+            else:
+                response = await self.http.post(url, json=payload or {})
         except httpx.HTTPError as exc:
             raise PlatformError(f"Telegram {method}: {type(exc).__name__}", retryable=True) from None
         try:
@@ -157,6 +182,22 @@ class TelegramClient(VendorClient):
         if not token:
             raise PlatformError("channel has no botToken", code="missing_credentials")
         return str(token)
+
+
+def _reply_markup(content: dict[str, Any]) -> dict[str, Any] | None:
+    """An inline keyboard for ``buttons`` (one per row), a one-time reply keyboard for ``quick_replies``."""
+    if content.get("buttons"):
+        rows = [
+            [{"text": b["title"], "url": b["url"]}]
+            if b.get("url")
+            else [{"text": b["title"], "callback_data": str(b.get("id") or b["title"])}]
+            for b in content["buttons"]
+        ]
+        return {"inline_keyboard": rows}
+    if content.get("options"):
+        rows = [[{"text": o["title"]}] for o in content["options"]]
+        return {"keyboard": rows, "one_time_keyboard": True, "resize_keyboard": True}
+    return None
 
 
 def _reply_parameters(reply_to: str, chat: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import base64
 import json
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -40,6 +40,11 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         return max(0.0, float(headers["retry-after"]))
     except (KeyError, ValueError):
         return None
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def waha_error(response: httpx.Response) -> PlatformError:
@@ -109,6 +114,22 @@ class WAHAClient(VendorClient):
         if auth.get("type") == "api_key":
             return {"X-Api-Key": str(auth.get("apiKey", ""))}, None
         return {}, None
+
+    def media_request(self, url: str) -> tuple[str, dict[str, str], httpx.Auth | None]:
+        """``(url, headers, auth)`` to fetch a webhook's ``media.url``: WAHA's ``/api/files/…`` need its credentials.
+
+        WAHA writes the URL with the host it believes it has (often ``localhost:3000`` inside its container), so a
+        files path is re-based on ``baseURL``. Credentials go only to ``baseURL``: a URL elsewhere (WAHA Plus's S3
+        storage) is fetched as it is, without them.
+        """
+        parts = urlsplit(url)
+        at = parts.path.find("/api/files/")
+        if at >= 0:
+            url = self.base_url + parts.path[at:] + (f"?{parts.query}" if parts.query else "")
+        elif f"{parts.scheme}://{parts.netloc}" != _origin(self.base_url):
+            return url, {}, None
+        headers, auth = self._credentials()
+        return url, headers, auth
 
     async def _request(
         self,

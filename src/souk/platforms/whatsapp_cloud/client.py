@@ -66,6 +66,25 @@ class WhatsAppCloudClient(VendorClient):
         messages = answer.get("messages") or [{}]
         return SendResult(external_id=messages[0].get("id"), raw=answer)
 
+    async def list_templates(self) -> list[dict[str, Any]]:
+        """The business account's message templates (``GET /{WABA-ID}/message_templates``, every page).
+
+        Each has ``name``, ``language``, ``status`` (only ``APPROVED`` ones can be sent), ``category`` and
+        ``components`` (the ``BODY`` text shows its ``{{n}}`` parameters).
+        """
+        waba = self.config.get("businessAccountID")
+        if not waba:
+            raise PlatformError("businessAccountID is not configured", code="not_configured")
+        graph = self.graph
+        path: str | None = f"{waba}/message_templates"
+        params: dict[str, Any] | None = {"fields": "name,language,status,category,components", "limit": 100}
+        templates: list[dict[str, Any]] = []
+        while path and len(templates) < 2000:
+            answer = await graph.get(path, params=params)
+            templates.extend(t for t in answer.get("data") or [] if isinstance(t, dict))
+            path, params = (answer.get("paging") or {}).get("next"), None
+        return templates
+
     async def mark_read(self, message_id: str, *, typing: bool = False) -> None:
         """Blue ticks for a customer message, optionally with a typing indicator while a reply is prepared."""
         body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}

@@ -1,0 +1,178 @@
+"""Multilingual product and document search on SQLite (FTS5) and PostgreSQL (full-text + pg_trgm).
+
+Both databases index the same ``search_text``: :func:`normalize` applied in Python, so an Arabic query typed with or
+without diacritics, tatweel, hamza on the alef, ta marbuta or alef maqsura, or an English query in any case or
+accent, meets the same letters. Typos are tolerated through trigrams: FTS5's trigram tokenizer finds candidates on
+SQLite and pg_trgm's ``word_similarity`` on PostgreSQL; both are then ranked by the same trigram similarity.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Float, Select, func, literal_column, or_, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from souk.commerce.models import KnowledgeBase, Product
+
+_ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")  # harakat, Quranic marks, tatweel
+_LETTERS = str.maketrans(
+    {
+        "أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ة": "ه", "ى": "ي", "ؤ": "و", "ئ": "ي",
+        "٠": "0", "١": "1", "٢": "2", "٣": "3", "٤": "4", "٥": "5", "٦": "6", "٧": "7", "٨": "8", "٩": "9",
+    }
+)  # fmt: skip
+_NON_WORD = re.compile(r"[^\w]+")
+#: a word matches a query word when their trigram similarity is at least this (pg_trgm's default is 0.3)
+SIMILARITY = 0.3
+CANDIDATES = 300
+
+
+def normalize(value: str) -> str:
+    """Case-, accent- and Arabic-variant-insensitive form of ``value``: words separated by single spaces."""
+    value = unicodedata.normalize("NFKC", value).casefold()
+    value = _ARABIC_MARKS.sub("", value).translate(_LETTERS)
+    decomposed = unicodedata.normalize("NFD", value)
+    # Latin accents go; Arabic letters have no combining marks left at this point
+    value = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_NON_WORD.sub(" ", unicodedata.normalize("NFC", value)).replace("_", " ").split())
+
+
+def words(value: str) -> list[str]:
+    return normalize(value).split()
+
+
+def product_text(name: str, description: str | None, category: str | None, tags: Iterable[str]) -> str:
+    return normalize(" ".join([name, description or "", category or "", *tags]))
+
+
+def trigrams(word: str) -> set[str]:
+    """pg_trgm's trigrams of one word (padded with two spaces before and one after)."""
+    padded = f"  {word} "
+    return {padded[i : i + 3] for i in range(len(padded) - 2)}
+
+
+def word_similarity(query_word: str, document: str) -> float:
+    """The best trigram similarity between ``query_word`` and any word of ``document`` (already normalized)."""
+    q = trigrams(query_word)
+    best = 0.0
+    for w in document.split():
+        t = trigrams(w)
+        best = max(best, len(q & t) / len(q | t))
+    return best
+
+
+def score(query_words: list[str], document: str) -> float:
+    """Mean over query words of their best match; a query word under the threshold counts as zero."""
+    if not query_words:
+        return 0.0
+    sims = [word_similarity(w, document) for w in query_words]
+    return sum(s if s >= SIMILARITY else 0.0 for s in sims) / len(sims)
+
+
+def _fts5_trigram_query(query_words: list[str]) -> str:
+    """OR of every 3-letter slice of the query words (FTS5 trigram tokens are unpadded)."""
+    grams = {w[i : i + 3] for w in query_words for i in range(max(len(w) - 2, 0))}
+    grams |= {w for w in query_words if len(w) < 3}
+    return " OR ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
+
+
+async def search_products(session: AsyncSession, stmt: Select[Any], query: str) -> list[tuple[Product, float]]:
+    """Products of ``stmt`` (already filtered) matching ``query``, best first, with their relevance in [0, 1]."""
+    query_words = words(query)
+    if not query_words:
+        return []
+    if session.get_bind().dialect.name == "sqlite":
+        short = [w for w in query_words if len(w) < 3]
+        if short and len(short) == len(query_words):
+            cond = text("products.search_text LIKE :like").bindparams(like=f"%{short[0]}%")
+            rows = (await session.scalars(stmt.where(cond).limit(CANDIDATES))).all()
+        else:
+            match = (
+                text(
+                    "SELECT rowid AS rid, bm25(products_fts) AS rank FROM products_fts WHERE products_fts MATCH :q "
+                    "ORDER BY rank LIMIT :n"
+                )
+                .bindparams(q=_fts5_trigram_query([w for w in query_words if len(w) >= 3]), n=CANDIDATES * 10)
+                .columns(rid=Float, rank=Float)
+                .subquery("m")
+            )
+            joined = stmt.join(match, literal_column("products.rowid") == match.c.rid)
+            rows = (await session.scalars(joined.order_by(match.c.rank).limit(CANDIDATES * 10))).all()
+    else:
+        q = " ".join(query_words)
+        await session.execute(text(f"SET LOCAL pg_trgm.word_similarity_threshold = {SIMILARITY}"))
+        tsv = func.to_tsvector(literal_column("'simple'::regconfig"), Product.search_text)
+        full_text = tsv.op("@@")(func.plainto_tsquery(literal_column("'simple'::regconfig"), q))
+        cond = or_(full_text, literal_column("lower(products.search_text)").op("%>")(q))
+        rank = func.word_similarity(q, func.lower(Product.search_text))
+        rows = (await session.scalars(stmt.where(cond).order_by(rank.desc()).limit(CANDIDATES))).all()
+    scored = [(p, score(query_words, p.search_text)) for p in rows]
+    scored = [(p, s) for p, s in scored if s > 0]
+    scored.sort(key=lambda ps: (-ps[1], ps[0].name))
+    return scored[:CANDIDATES]
+
+
+async def search_documents(
+    session: AsyncSession, stmt: Select[Any], query: str, limit: int
+) -> list[tuple[KnowledgeBase, float]]:
+    """Active documents of ``stmt`` ranked by BM25 (SQLite) or ts_rank (PostgreSQL); higher is better."""
+    query_words = words(query)
+    if not query_words:
+        return []
+    if session.get_bind().dialect.name == "sqlite":
+        expr = " OR ".join('"' + w.replace('"', '""') + '"*' for w in query_words)
+        match = (
+            text(
+                "SELECT rowid AS rid, bm25(knowledge_base_fts) AS rank FROM knowledge_base_fts "
+                "WHERE knowledge_base_fts MATCH :q"
+            )
+            .bindparams(q=expr)
+            .columns(rid=Float, rank=Float)
+            .subquery("m")
+        )
+        joined = stmt.add_columns(match.c.rank).join(match, literal_column("knowledge_base.rowid") == match.c.rid)
+        rows = (await session.execute(joined.order_by(match.c.rank).limit(limit))).all()
+        return [(doc, -float(rank)) for doc, rank in rows]
+    cfg = literal_column("'simple'::regconfig")
+    tsv = func.to_tsvector(cfg, KnowledgeBase.search_text)
+    tsq = func.to_tsquery(cfg, " | ".join(w.replace("'", "") + ":*" for w in query_words))
+    rank = func.ts_rank(tsv, tsq)
+    rows = (
+        await session.execute(stmt.add_columns(rank).where(tsv.op("@@")(tsq)).order_by(rank.desc()).limit(limit))
+    ).all()
+    return [(doc, float(r)) for doc, r in rows]
+
+
+def _same_word(word: str, query_word: str) -> bool:
+    """Prefix either way, so "returns" marks "return" and "return" marks "returns" (as FTS prefix queries match)."""
+    return word.startswith(query_word) or (len(word) >= 4 and query_word.startswith(word))
+
+
+def snippet(content: str, query: str, width: int = 24) -> str:
+    """About ``width`` words of the original ``content`` around the first query hit, hits wrapped in ``**``."""
+    query_words = words(query)
+    tokens = content.split()
+    hits = [i for i, t in enumerate(tokens) if any(_same_word(nw, q) for nw in words(t) for q in query_words)]
+    if not hits:
+        return " ".join(tokens[:width]) + (" …" if len(tokens) > width else "")
+    start = max(hits[0] - width // 3, 0)
+    end = min(start + width, len(tokens))
+    shown = [f"**{t}**" if i in hits else t for i, t in enumerate(tokens[start:end], start)]
+    return ("… " if start else "") + " ".join(shown) + (" …" if end < len(tokens) else "")
+
+
+#: search structures the migration creates outside the models (FTS5 tables and their shadow tables on SQLite,
+#: GIN expression indexes on PostgreSQL); autogenerate and the model/migration check must not see them
+SEARCH_TABLES = ("products_fts", "knowledge_base_fts")
+SEARCH_INDEXES = ("products_search_tsv", "products_search_trgm", "knowledge_base_search_tsv")
+
+
+def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+    """Alembic ``include_name`` hook: False for the search structures above, True for everything else."""
+    if type_ == "table" and name and any(name == t or name.startswith(f"{t}_") for t in SEARCH_TABLES):
+        return False
+    return not (type_ == "index" and name in SEARCH_INDEXES)

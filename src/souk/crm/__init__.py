@@ -1,0 +1,1 @@
+"""Leads, stages, scores, activities, posts, ad campaigns and attribution."""
