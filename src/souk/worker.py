@@ -61,6 +61,7 @@ WORKER_MODULES: list[str] = [
     "souk.messaging.sender",
     "souk.crm.scoring_worker",
     "souk.workflows.worker",
+    "souk.agent.responder",
 ]
 
 

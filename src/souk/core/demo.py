@@ -1,4 +1,5 @@
-"""The demo tenant `make run` shows: a tenant "demo", its project, an owner and an API key, created once.
+"""The demo tenant `make run` shows: a tenant "demo", its project, an owner, an API key and the demo shop (catalog
+and knowledge base), created once.
 
 The demo login and key are kept in ``<data_dir>/demo-credentials.json`` (mode 0600) so every `make run` can print
 them again; the database itself only holds the password's argon2 hash and the key's SHA-256.
@@ -36,7 +37,8 @@ async def ensure_demo(db: Database, data_dir: Path) -> dict[str, Any]:
             return json.loads(path.read_text())
         if tenant is None:
             tenant = await service.create_tenant(session, DEMO_SLUG, "Demo Shop")
-        session.info["tenant_id"] = tenant.id
+        tenant_id = tenant.id
+        session.info["tenant_id"] = tenant_id
         password = secrets.token_urlsafe(9)
         user = await service.get_user_by_email(session, tenant.id, DEMO_EMAIL)
         if user is None:
@@ -44,6 +46,10 @@ async def ensure_demo(db: Database, data_dir: Path) -> dict[str, Any]:
         else:
             user.password_hash = service.hash_password(password)
         _, key = await service.create_api_key(session, tenant.id, "demo", role=Role.owner, created_by=user.id)
+    async with db.tenant_session(tenant_id) as session:
+        from souk.commerce.demo import load_demo_shop  # the shop is commerce's; the tenant is core's
+
+        await load_demo_shop(session, tenant_id)
     creds = {"tenant": DEMO_SLUG, "email": DEMO_EMAIL, "password": password, "api_key": key}
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

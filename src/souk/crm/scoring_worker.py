@@ -11,16 +11,11 @@ carry ``customer_id``); ``customer.created`` also runs the phone match (merge or
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from typing import Any
 
-import orjson
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-from souk.bus.client import EVENTS_STREAM, Bus
-from souk.core.observability import log
+from souk.bus.client import Bus
+from souk.bus.subscribe import consume_events
 from souk.crm.config import load_config
 from souk.crm.phone_match import match_by_phone
 from souk.crm.scoring import recompute
@@ -54,40 +49,12 @@ async def handle_event(db: Database, event: dict[str, Any]) -> None:
 
 
 async def consume(db: Database, bus: Bus, stopping: asyncio.Event, *, durable: str = DURABLE) -> None:
-    """Pull events from ``durable`` (created on first start, from then on) until ``stopping``."""
-    while not stopping.is_set() and not bus.connected:
-        await asyncio.sleep(0.2)
-    assert bus.js is not None
-    config = ConsumerConfig(
-        durable_name=durable,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=30.0,
-        deliver_policy=DeliverPolicy.NEW,
-        filter_subjects=SUBJECTS,
-    )
-    await bus.js.add_consumer(EVENTS_STREAM, config)
-    sub = await bus.js.pull_subscribe_bind(durable, stream=EVENTS_STREAM)
-    try:
-        while not stopping.is_set():
-            try:
-                msgs = await sub.fetch(32, timeout=1.0)
-            except (NatsTimeout, TimeoutError):
-                continue
-            except Exception as exc:
-                log.warning("scoring fetch failed", error=str(exc))
-                await asyncio.sleep(1.0)
-                continue
-            for msg in msgs:
-                try:
-                    await handle_event(db, orjson.loads(msg.data))
-                except Exception:
-                    log.exception("scoring failed; will be redelivered", subject=msg.subject)
-                    await msg.nak(delay=2.0)
-                    continue
-                await msg.ack()
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
+    """Score from events on ``durable`` (created on first start, from then on) until ``stopping``."""
+
+    async def handle(event: dict[str, Any]) -> None:
+        await handle_event(db, event)
+
+    await consume_events(bus, stopping, durable=durable, subjects=SUBJECTS, handler=handle)
 
 
 @register("crm-scoring")

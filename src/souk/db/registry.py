@@ -13,6 +13,7 @@ MODEL_MODULES = [
     "souk.messaging.models",
     "souk.messaging.outbox_models",
     "souk.commerce.models",
+    "souk.agent.models",
 ]
 
 

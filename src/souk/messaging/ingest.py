@@ -141,7 +141,8 @@ async def apply_message(
         message_type=ev.message_type,
         message_metadata=_metadata(ev),
         platform=channel.channel_type,
-        sent_by=ev.sent_by if outbound else SentBy.customer,
+        # inbound is a customer's, unless the platform says a bot wrote it (never fed back to our own bot)
+        sent_by=ev.sent_by if outbound or ev.sent_by == SentBy.bot else SentBy.customer,
         reply_to=ev.reply_to,
         reactions=[],
         edit_history=[],

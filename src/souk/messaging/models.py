@@ -152,6 +152,11 @@ class Conversation(UUIDPk, Timestamps, TenantScoped, Base):
     agent_used: Mapped[str | None] = mapped_column(String(50))
     response_time_ms: Mapped[int | None] = mapped_column(Integer)
     group: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    #: who answers: a person (``assignee_id``) or an AI agent (``ai_agent``); a handoff stops the bot until released
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    ai_agent: Mapped[str | None] = mapped_column(String(50))
+    handoff_at: Mapped[datetime | None]
+    handoff_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class Direction(enum.StrEnum):

@@ -111,6 +111,14 @@ class ConversationOut(BaseModel):
     agent_used: str | None
     response_time_ms: int | None
     group: dict[str, Any] | None = Field(description="Group or forum details when the thread is not one-to-one.")
+    assignee_id: uuid.UUID | None = Field(description="The person answering this conversation, if any.")
+    ai_agent: str | None = Field(
+        description="The AI agent assigned to this conversation (channels with ai_agents_enabled)."
+    )
+    handoff_at: datetime | None = Field(
+        description="When the bot handed over to a person; it stays silent until released."
+    )
+    handoff_reason: str | None
     created_at: datetime
     updated_at: datetime
     channel: ChannelSummary | None

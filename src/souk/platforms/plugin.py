@@ -111,6 +111,11 @@ class VendorClient:
     async def get_user_products(self, user_id: str, limit: int, page: int) -> list[VendorProduct]:
         raise NotImplementedError(f"{self.vendor_type} has no product listing")
 
+    async def send_typing(self, recipient: str, *, message_id: str | None = None) -> bool:
+        """Show "typing…" to ``recipient`` while a reply is prepared (``message_id``: the message being answered,
+        which WhatsApp needs). Returns False where the platform has no typing indicator."""
+        return False
+
     async def configure_webhook(self, url: str, secret: str) -> dict[str, Any]:
         """Register ``url`` with the platform where it allows; returns what the platform answered."""
         raise NotImplementedError

@@ -64,6 +64,7 @@ class FakeTelegram(FakePlatformServer):
         self.webhook: dict[str, Any] = {}  # url, allowed_updates, ... as setWebhook received them
         self.webhook_secret: str | None = None
         self.answered_callbacks: list[dict[str, Any]] = []
+        self.chat_actions: list[dict[str, Any]] = []  # sendChatAction calls (typing indicators)
         self.blocked: set[str] = set()  # chat ids (as str) whose user blocked the bot
         self._lock = threading.Lock()
         self._message_ids: dict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
@@ -207,6 +208,11 @@ class FakeTelegram(FakePlatformServer):
             "file_size": len(content),
             "file_path": file_path,
         }
+
+    def _m_sendchataction(self, params: dict[str, Any]) -> Any:
+        with self._lock:
+            self.chat_actions.append({"chat_id": params.get("chat_id"), "action": params.get("action")})
+        return True
 
     def _m_answercallbackquery(self, params: dict[str, Any]) -> Any:
         if not params.get("callback_query_id"):

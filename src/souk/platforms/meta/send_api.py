@@ -67,6 +67,10 @@ class SendAPIClient(VendorClient):
             body["messaging_type"] = content.get("messaging_type") or "RESPONSE"
         return await self._post(body)
 
+    async def send_typing(self, recipient: str, *, message_id: str | None = None) -> bool:
+        await self.sender_action(recipient, "typing_on")
+        return True
+
     async def sender_action(self, recipient: str, action: str) -> None:
         """``typing_on``, ``typing_off`` or ``mark_seen`` for a person."""
         await self.graph.post(

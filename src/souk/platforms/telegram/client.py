@@ -120,6 +120,10 @@ class TelegramClient(VendorClient):
 
     # -- extras the worker needs ----------------------------------------------------------------------------
 
+    async def send_typing(self, recipient: str, *, message_id: str | None = None) -> bool:
+        await self.call("sendChatAction", {"chat_id": recipient, "action": "typing"})
+        return True
+
     async def answer_callback_query(self, callback_query_id: str, text: str | None = None) -> None:
         """Stop the button's loading spinner (the user's client waits for this)."""
         payload: dict[str, Any] = {"callback_query_id": callback_query_id}

@@ -171,6 +171,10 @@ class WAHAClient(VendorClient):
 
     # -- sessions ---------------------------------------------------------------------------------------
 
+    async def send_typing(self, recipient: str, *, message_id: str | None = None) -> bool:
+        await self._json("POST", "/api/startTyping", json={"session": self.session, "chatId": recipient})
+        return True
+
     async def get_session(self) -> dict[str, Any]:
         """``GET /api/sessions/{session}``: name, status, config, me, engine."""
         return await self._json("GET", f"/api/sessions/{self._s}") or {}

@@ -85,6 +85,13 @@ class WhatsAppCloudClient(VendorClient):
             path, params = (answer.get("paging") or {}).get("next"), None
         return templates
 
+    async def send_typing(self, recipient: str, *, message_id: str | None = None) -> bool:
+        """WhatsApp shows typing only together with the blue ticks of the message being answered."""
+        if not message_id:
+            return False
+        await self.mark_read(message_id, typing=True)
+        return True
+
     async def mark_read(self, message_id: str, *, typing: bool = False) -> None:
         """Blue ticks for a customer message, optionally with a typing indicator while a reply is prepared."""
         body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}

@@ -1,0 +1,1 @@
+"""The AI sales and support agent (seed 003): answers customers from the tenant's catalog, orders and knowledge base."""

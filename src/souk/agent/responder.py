@@ -1,0 +1,173 @@
+"""Automatic replies: the agent answers inbound customer messages on channels with ``ai_enabled`` (or on
+conversations an automation gave to an AI agent, on channels with ``ai_agents_enabled``), through the outbound path.
+
+A durable consumer of ``message.created``. For each inbound text from a customer it checks, in order: the channel
+lets the bot answer; no person has the conversation (a handoff or an assignee silences the bot until released); the
+tenant's hours allow it; the conversation's reply budget is not spent. Then it shows "typing…", asks the agent, and
+queues the reply split to the platform's text limit, each part under the idempotency key
+``agent:<message id>:<part>``. The turn is unique per inbound message, so a redelivered event neither asks the
+model again nor sends a second reply. Echoes of our own sends, other bots and the business's own app are never
+answered: only ``direction=inbound, sent_by=customer`` messages are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from souk.agent import config, service
+from souk.agent.language import detect
+from souk.agent.models import AgentTurn
+from souk.agent.templates import Templates
+from souk.bus.subscribe import consume_events
+from souk.bus.work import enqueue
+from souk.channels.models import Channel, ChannelStatus
+from souk.channels.service import client_for
+from souk.core.errors import SoukError
+from souk.core.observability import log
+from souk.db.types import utcnow
+from souk.messaging.models import Conversation, Message
+from souk.messaging.outbound import Sender, SendMessageIn, queue_message, rules_for
+from souk.worker import WorkerContext, register
+
+DURABLE = "ai-responder"
+SUBJECTS = ["souk.*.message.created"]
+#: message types with words the agent can read (a photo's caption counts: it is the message's text)
+ANSWERED_TYPES = {"text", "interactive", "button", "command", "callback_query", "story_reply", "image", "order"}
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """``text`` in parts of at most ``limit`` characters, cut at a paragraph, line, sentence or word end."""
+    parts: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind(sep) for sep in ("\n\n", "\n", ". ", "؟ ", "? ", "! "))
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        cut = cut if cut > 0 else limit
+        parts.append(rest[:cut].rstrip() if rest[:cut].strip() else rest[:limit])
+        rest = rest[cut:].lstrip()
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+class Responder:
+    def __init__(self, ctx: WorkerContext, http: httpx.AsyncClient) -> None:
+        self.ctx = ctx
+        self.http = http
+
+    async def handle(self, event: dict[str, Any]) -> None:
+        data = event.get("data") or {}
+        if data.get("direction") != "inbound" or data.get("sent_by") != "customer" or not event.get("tenant_id"):
+            return
+        tenant_id, message_id = uuid.UUID(event["tenant_id"]), uuid.UUID(data["message_id"])
+        await self._typing(tenant_id, message_id)
+        queued: list[uuid.UUID] = []
+        async with self.ctx.db.tenant_session(tenant_id) as session:
+            message = await session.get(Message, message_id)
+            if (
+                message is None
+                or message.message_type not in ANSWERED_TYPES
+                or not (message.message_text or "").strip()
+            ):
+                return
+            if await session.scalar(select(AgentTurn.id).where(AgentTurn.source_message_id == message.id)):
+                return  # answered already (a redelivered event)
+            conversation = await session.get(Conversation, message.conversation_id)
+            channel = await session.get(Channel, message.channel_id)
+            if conversation is None or channel is None or (why := self._silent(channel, conversation)):
+                if conversation is not None and channel is not None:
+                    log.debug("agent stays silent", conversation=str(conversation.id), why=why)
+                return
+            cfg = await config.load(session)
+            if cfg.problems:
+                log.warning("AI agent settings are wrong; answering offline", problems=cfg.problems)
+                cfg.provider = "offline"
+            if not cfg.answers_now(utcnow()):
+                return
+            customer = await service.resolve_customer(session, str(message.customer_id), None)
+            turns = await session.scalar(
+                select(func.count(AgentTurn.id)).where(AgentTurn.conversation_id == conversation.id)
+            )
+            if (turns or 0) >= cfg.reply_budget:
+                reason = "the bot's reply budget for this conversation is spent"
+                await service.hand_off(session, conversation, reason, cfg.handoff_assignee)
+                templates = await Templates.load(session)
+                reply, agent_used = templates.render(detect(message.message_text or ""), "handoff"), "support"
+            else:
+                result = await service.answer(
+                    session,
+                    tenant_id,
+                    cfg,
+                    customer=customer,
+                    message=message.message_text or "",
+                    channel=channel.channel_type,
+                    http=self.http,
+                    conversation=conversation,
+                    source_message_id=message.id,
+                )
+                reply, agent_used = result.reply, result.agent_used
+            if not reply:
+                return
+            sender = Sender("agent", agent_used, f"AI {agent_used} agent")
+            for i, part in enumerate(split_text(reply, rules_for(channel).text_limit)):
+                try:
+                    async with session.begin_nested():
+                        out = await queue_message(
+                            session,
+                            tenant_id,
+                            conversation.id,
+                            SendMessageIn(text=part),
+                            sender=sender,
+                            http=self.http,
+                            idempotency_key=f"agent:{message.id}:{i}",
+                        )
+                except SoukError as exc:  # closed window, channel gone inactive: the turn stays, visible in the thread
+                    log.warning("agent reply not queued", conversation=str(conversation.id), reason=exc.detail)
+                    break
+                if not out.replayed:
+                    queued.append(out.outbox.id)
+        self.ctx.outbox_wake.set()
+        for row_id in queued:
+            with contextlib.suppress(Exception):  # the sender's sweeper publishes queued rows it finds unclaimed
+                await enqueue(self.ctx.bus, "outbound", str(row_id))
+
+    @staticmethod
+    def _silent(channel: Channel, conversation: Conversation) -> str | None:
+        if channel.status != ChannelStatus.active:
+            return "the channel is not active"
+        if not (channel.ai_enabled or (channel.ai_agents_enabled and conversation.ai_agent)):
+            return "AI is off for this channel"
+        if conversation.group:
+            return "group chats are left to people"
+        return service.bot_may_answer(conversation)
+
+    async def _typing(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> None:
+        """Best effort, before the (possibly slow) answer: a failed indicator never delays or fails the reply."""
+        try:
+            async with self.ctx.db.tenant_session(tenant_id) as session:
+                message = await session.get(Message, message_id)
+                if message is None:
+                    return
+                channel = await session.get(Channel, message.channel_id)
+                conversation = await session.get(Conversation, message.conversation_id)
+                if channel is None or conversation is None or self._silent(channel, conversation):
+                    return
+                client = client_for(channel, self.http)
+                recipient = conversation.external_thread_id
+            await client.send_typing(recipient, message_id=message.external_id)
+        except Exception as exc:
+            log.debug("typing indicator not shown", error=str(exc))
+
+
+@register("ai-responder")
+async def _ai_responder(ctx: WorkerContext) -> None:
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        responder = Responder(ctx, http)
+        await consume_events(ctx.bus, ctx.stopping, durable=DURABLE, subjects=SUBJECTS, handler=responder.handle)

@@ -1,0 +1,84 @@
+"""Request and response bodies of the agent API (seed 003's invoke contract)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class InvokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    customer_id: str = Field(
+        min_length=1, max_length=255, description="Souk's customer id, or a platform id of one of its identities."
+    )
+    message: str = Field(max_length=20_000, description="What the customer wrote; at most 4,096 characters are read.")
+    channel: str | None = Field(
+        None, max_length=32, examples=["instagram"], description="The channel type the customer writes on."
+    )
+    thread_id: str | None = Field(
+        None, min_length=1, max_length=255, description="Continue a thread (memory); a new one starts when left out."
+    )
+
+
+class Citation(BaseModel):
+    doc_id: str
+    title: str
+    snippet: str
+
+
+class InvokeOut(BaseModel):
+    reply: str
+    agent_used: str = Field(examples=["sales", "support"])
+    tools_called: list[dict[str, Any]]
+    citations: list[Citation]
+    handoff: bool
+    thread_id: str
+    response_time_ms: int
+    intent: str
+    provider: str = Field(description="offline, or openai; a fallback is named in fallback_reason.")
+    handoff_reason: str | None = None
+    fallback_reason: str | None = None
+    conversation_id: uuid.UUID | None = None
+
+
+class TurnOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    message: str
+    reply: str
+    language: str
+    agent_used: str
+    intent: str
+    provider: str
+    tools_called: list[dict[str, Any]]
+    citations: list[dict[str, Any]]
+    handoff: bool
+    handoff_reason: str | None
+    fallback_reason: str | None
+    response_time_ms: int
+    source_message_id: uuid.UUID | None
+    created_at: datetime
+
+
+class ThreadOut(BaseModel):
+    thread_id: str
+    customer_id: uuid.UUID
+    conversation_id: uuid.UUID | None
+    channel: str | None
+    language: str | None
+    turns: list[TurnOut]
+
+
+class HandoffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("handed over by a person", min_length=1, max_length=200)
+
+
+class AiAgentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent: Literal["sales", "support"] | None = Field(
+        description="The AI agent to answer this conversation; null unassigns it."
+    )

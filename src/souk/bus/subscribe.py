@@ -1,0 +1,67 @@
+"""Durable consumers of domain events (``SOUK_EVENTS``): the scoring, the AI agent's auto-replies, automations.
+
+Each consumer has its own durable name, so each sees every event once from its first start on, resumes where it
+stopped after a restart, and never holds up the others. Delivery is at least once: handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from souk.bus.client import EVENTS_STREAM, Bus
+from souk.core.observability import log
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def consume_events(
+    bus: Bus,
+    stopping: asyncio.Event,
+    *,
+    durable: str,
+    subjects: list[str],
+    handler: Handler,
+    ack_wait: float = 30.0,
+) -> None:
+    """Pull events on ``subjects`` from ``durable`` (created on first start) and run ``handler`` on each, in order,
+    until ``stopping``. A handler that raises gets its event redelivered after a short delay."""
+    while not stopping.is_set() and not bus.connected:
+        await asyncio.sleep(0.2)
+    assert bus.js is not None
+    config = ConsumerConfig(
+        durable_name=durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait,
+        deliver_policy=DeliverPolicy.NEW,
+        filter_subjects=subjects,
+    )
+    await bus.js.add_consumer(EVENTS_STREAM, config)
+    sub = await bus.js.pull_subscribe_bind(durable, stream=EVENTS_STREAM)
+    try:
+        while not stopping.is_set():
+            try:
+                msgs = await sub.fetch(32, timeout=1.0)
+            except (NatsTimeout, TimeoutError):
+                continue
+            except Exception as exc:
+                log.warning("event fetch failed", consumer=durable, error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            for msg in msgs:
+                try:
+                    await handler(orjson.loads(msg.data))
+                except Exception:
+                    log.exception("event handler failed; will be redelivered", consumer=durable, subject=msg.subject)
+                    await msg.nak(delay=2.0)
+                    continue
+                await msg.ack()
+    finally:
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
