@@ -16,6 +16,7 @@ from souk.channels import api as channels_api
 from souk.channels import waha_api, webhooks
 from souk.channels.webhooks import ChannelCache, ErrorNotes
 from souk.commerce import api as commerce_api
+from souk.commerce.import_jobs import ImportRunner
 from souk.core import api as core_api
 from souk.core import ops
 from souk.core.errors import install_error_handlers
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.channel_cache = ChannelCache(db)
         app.state.webhook_errors = ErrorNotes(db)
         app.state.intake = IntakeWriter(db, bus)
+        app.state.imports = ImportRunner(db)
         connecting = await bus.connect_in_background()
         worker = Worker(WorkerContext(settings, db, bus, app.state.outbox_wake))
         # an API process always publishes its own domain events; `souk run` also runs the whole worker in-process
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.intake.stop()
+            await app.state.imports.stop()
             await worker.stop()
             connecting.cancel()
             with suppress(asyncio.CancelledError, Exception):

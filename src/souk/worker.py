@@ -60,6 +60,7 @@ WORKER_MODULES: list[str] = [
     "souk.messaging.media_worker",
     "souk.messaging.sender",
     "souk.crm.scoring_worker",
+    "souk.commerce.import_jobs",
     "souk.workflows.worker",
     "souk.agent.responder",
 ]

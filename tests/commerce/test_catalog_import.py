@@ -33,12 +33,35 @@ async def _import(client, tenant, name, data):
     return await client.post("/api/v1/products/import", files={"file": (name, data)}, headers=tenant.headers)
 
 
+async def _finished(client, tenant, url: str) -> dict:
+    """Poll an import until it is done, as a client would."""
+    for _ in range(300):
+        job = (await client.get(url, headers=tenant.headers)).json()
+        if job["status"] in ("completed", "failed"):
+            return job
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"import still {job['status']}: {job}")
+
+
+async def _imported(client, tenant, name, data) -> dict:
+    r = await _import(client, tenant, name, data)
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == r.json()["url"]
+    return await _finished(client, tenant, r.json()["url"])
+
+
 async def test_csv_import_keeps_good_rows_and_reports_bad_ones(client, tenant):
     r = await _import(client, tenant, "catalog.csv", CSV.encode())
-    assert r.status_code == 200, r.text
-    report = r.json()
+    assert r.status_code == 202, r.text
+    accepted = r.json()
+    assert accepted["status"] in ("queued", "running", "completed") and accepted["total_rows"] == 5
+    report = await _finished(client, tenant, accepted["url"])
+    assert report["status"] == "completed" and report["finished_at"] is not None
+    assert (report["total_rows"], report["processed"], report["failed"]) == (5, 5, 2)
     assert (report["created"], report["updated"]) == (2, 1)
     assert {(e["row"], e["field"]) for e in report["errors"]} == {(2, "price"), (3, "currency")}
+    listed = (await client.get("/api/v1/products/imports", headers=tenant.headers)).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == accepted["id"]
     items = (await client.get("/api/v1/products?limit=50", headers=tenant.headers)).json()["items"]
     by_sku = {p["sku"]: p for p in items}
     assert set(by_sku) == {"JKT-1", "SHO-1"}
@@ -50,9 +73,9 @@ async def test_csv_import_keeps_good_rows_and_reports_bad_ones(client, tenant):
 
 async def test_json_import_upserts_by_external_id(client, tenant):
     rows = [{"external_id": "wa-1", "name": "Wallet", "price": "199.99", "currency": "EGP", "stock": 3}]
-    assert (await _import(client, tenant, "c.json", json.dumps(rows).encode())).json()["created"] == 1
+    assert (await _imported(client, tenant, "c.json", json.dumps(rows).encode()))["created"] == 1
     rows[0]["price"] = "149.99"
-    again = (await _import(client, tenant, "c.json", json.dumps(rows).encode())).json()
+    again = await _imported(client, tenant, "c.json", json.dumps(rows).encode())
     assert (again["created"], again["updated"]) == (0, 1)
     items = (await client.get("/api/v1/products", headers=tenant.headers)).json()["items"]
     assert [(p["external_id"], p["price"]) for p in items] == [("wa-1", "149.99")]
@@ -73,6 +96,63 @@ async def test_malformed_file_is_refused_whole(client, tenant, name, data):
     assert r.status_code == 422
     assert r.json()["errors"][0]["field"] in {"file", "format"}
     assert (await client.get("/api/v1/products", headers=tenant.headers)).json()["total"] == 0
+    assert (await client.get("/api/v1/products/imports", headers=tenant.headers)).json()["total"] == 0
+
+
+async def test_a_large_import_shows_progress_batch_by_batch(app, client, tenant):
+    """Each batch commits with the job's counters: the job is read between batches as the API shows it."""
+    from souk.commerce import import_jobs
+
+    rows = [{"sku": f"S-{i}", "name": f"Item {i}", "price": "10", "currency": "EGP"} for i in range(7)]
+    rows[4]["price"] = "-1"
+    async with app.state.db.tenant_session(tenant.id) as session:
+        job = await import_jobs.create_job(session, tenant.id, json.dumps(rows).encode(), "json", "big.json")
+    url = f"/api/v1/products/imports/{job.id}"
+    assert (await client.get(url, headers=tenant.headers)).json()["status"] == "queued"
+    seen = []
+    for _ in range(4):  # batches of 3: 3, 6, 7 rows processed
+        if await import_jobs._batch(app.state.db, tenant.id, job.id, 3):
+            break
+        got = (await client.get(url, headers=tenant.headers)).json()
+        seen.append((got["processed"], got["created"], got["failed"]))
+    assert seen == [(3, 3, 0), (6, 5, 1)]
+    done = (await client.get(url, headers=tenant.headers)).json()
+    assert (done["status"], done["processed"], done["created"], done["failed"]) == ("completed", 7, 6, 1)
+    assert done["errors"] == [{"row": 5, "field": "price", "reason": done["errors"][0]["reason"]}]
+
+
+async def test_a_job_left_running_by_a_stopped_process_is_resumed_by_the_worker_sweep(app, client, tenant):
+    from datetime import timedelta
+
+    from souk.commerce import import_jobs
+    from souk.commerce.models import ProductImportJob
+    from souk.db.types import utcnow
+
+    rows = [{"sku": f"R-{i}", "name": f"Item {i}", "price": "5", "currency": "EGP"} for i in range(4)]
+    async with app.state.db.tenant_session(tenant.id) as session:
+        job = await import_jobs.create_job(session, tenant.id, json.dumps(rows).encode(), "json", "r.json")
+    # a process imported the first two rows, then stopped: the job is "running" with an old heartbeat
+    await import_jobs._claim(app.state.db, tenant.id, job.id)
+    await import_jobs._batch(app.state.db, tenant.id, job.id, 2)
+    async with app.state.db.tenant_session(tenant.id) as session:
+        stale = await session.get(ProductImportJob, job.id)
+        stale.updated_at = utcnow() - import_jobs.STALE_AFTER - timedelta(seconds=1)
+    url = f"/api/v1/products/imports/{job.id}"
+    assert (await client.get(url, headers=tenant.headers)).json()["processed"] == 2
+    assert await import_jobs.sweep(app.state.db) == 1
+    done = (await client.get(url, headers=tenant.headers)).json()
+    assert (done["status"], done["processed"], done["created"], done["errors"]) == ("completed", 4, 4, [])
+    skus = {p["sku"] for p in (await client.get("/api/v1/products", headers=tenant.headers)).json()["items"]}
+    assert skus == {"R-0", "R-1", "R-2", "R-3"}
+    assert await import_jobs.sweep(app.state.db) == 0  # nothing left to take
+
+
+async def test_another_tenant_cannot_see_an_import(client, tenant, other_tenant):
+    accepted = (await _import(client, tenant, "catalog.csv", CSV.encode())).json()
+    await _finished(client, tenant, accepted["url"])
+    assert (await client.get(accepted["url"], headers=other_tenant.headers)).status_code == 404
+    theirs = (await client.get("/api/v1/products/imports", headers=other_tenant.headers)).json()
+    assert theirs["total"] == 0
 
 
 async def test_cli_import_draws_progress_and_lists_row_errors(db_url, tmp_path):

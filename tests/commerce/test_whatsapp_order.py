@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import select
 
 from souk.channels.models import Channel
 from souk.commerce.hooks import on_message_created
+from souk.crm.channel_metadata import list_channel_metadata
+from souk.crm.models import WhatsAppOrderMetadata
 from souk.messaging.models import Message
 from tests.channels.conftest import fakes  # noqa: F401 - fixture
 from tests.commerce.conftest import create_product
@@ -58,6 +62,13 @@ async def test_order_message_creates_one_pending_order_in_its_conversation(app, 
     assert got["notes"] == "please deliver tomorrow"
     stock = (await client.get(f"/api/v1/products/{jacket['id']}", headers=tenant.headers)).json()["stock"]
     assert stock == 3
+    # seed 000's typed metadata row, written with the order (once, like the order)
+    async with app.state.db.tenant_session(tenant.id) as session:
+        rows = await list_channel_metadata(session, "order", uuid.UUID(got["id"]))
+    assert len(rows) == 1 and isinstance(rows[0], WhatsAppOrderMetadata)
+    assert rows[0].wa_message_id == "wamid.ORDER1" and rows[0].wa_phone == message.sender_id
+    assert rows[0].wa_conversation_id == str(message.conversation_id)
+    assert rows[0].wa_context["catalog_id"] == "cat-1" and rows[0].wa_context["product_items"] == items
     history = (await client.get(f"/api/v1/customers/{message.customer_id}/orders", headers=tenant.headers)).json()
     assert history["total"] == 1
 

@@ -6,12 +6,12 @@ import uuid
 from dataclasses import asdict
 from decimal import Decimal
 
-from fastapi import APIRouter, Depends, File, Query, Response, UploadFile
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Query, Response, UploadFile
 
 from souk.channels.service import get_channel
-from souk.commerce import catalog, knowledge, notify, orders, service
+from souk.commerce import catalog, import_jobs, knowledge, notify, orders, service
 from souk.commerce.importer import Report, format_of
-from souk.commerce.models import KnowledgeBase, Order, OrderStatus, Product
+from souk.commerce.models import KnowledgeBase, Order, OrderStatus, Product, ProductImportJob
 from souk.commerce.schemas import (
     DocumentHit,
     DocumentIn,
@@ -19,6 +19,8 @@ from souk.commerce.schemas import (
     DocumentOut,
     DocumentPatch,
     DocumentSearch,
+    ImportJobList,
+    ImportJobOut,
     ImportReport,
     NotificationOut,
     OrderIn,
@@ -79,21 +81,51 @@ async def list_products(
     return ProductList(items=[product_out(p, r) for p, r in rows], total=total, page=params.page, limit=params.limit)
 
 
+def job_out(job: ProductImportJob) -> ImportJobOut:
+    data = {c: getattr(job, c) for c in ImportJobOut.model_fields if c not in ("url", "errors")}
+    return ImportJobOut.model_validate({**data, "url": f"/api/v1/products/imports/{job.id}", "errors": job.errors})
+
+
 @router.post(
     "/products/import",
-    summary="Import products from a CSV or JSON file (upsert by SKU, else external id)",
-    response_model=ImportReport,
-    responses={422: {"description": "The file cannot be read; nothing was written"}},
+    summary="Import products from a CSV or JSON file in the background (upsert by SKU, else external id)",
+    status_code=202,
+    response_model=ImportJobOut,
+    responses={
+        202: {"description": "Accepted: follow the import at `url` (also in the Location header)"},
+        422: {"description": "The file cannot be read; nothing was written and no import was started"},
+    },
 )
 async def import_products(
+    response: Response,
+    background: BackgroundTasks,
     file: UploadFile = File(description="A .csv (lists separated by '|') or .json (array of products) file."),
     ctx: Ctx = Depends(admin),
-) -> ImportReport:
-    report = await catalog.import_file(
-        ctx.session, ctx.tenant_id, await file.read(), format_of(file.filename, file.content_type)
-    )
-    audit.record(ctx, "product.imported", "product", None, after={"created": report.created, "updated": report.updated})
-    return report_out(report)
+) -> ImportJobOut:
+    fmt = format_of(file.filename, file.content_type)
+    job = await import_jobs.create_job(ctx.session, ctx.tenant_id, await file.read(), fmt, file.filename)
+    audit.record(ctx, "product.import_started", "product_import_job", job.id, after={"rows": job.total_rows})
+    # runs once the response is on its way, i.e. after this request's transaction (and so the job) committed
+    background.add_task(ctx.request.app.state.imports.start, ctx.tenant_id, job.id)
+    out = job_out(job)
+    response.headers["Location"] = out.url
+    return out
+
+
+@router.get("/products/imports", summary="List catalog imports, newest first", response_model=ImportJobList)
+async def list_imports(params: PageParams = Depends(page_params), ctx: Ctx = Depends(agent)) -> ImportJobList:
+    rows, total = await import_jobs.list_jobs(ctx.session, params)
+    return ImportJobList(items=[job_out(j) for j in rows], total=total, page=params.page, limit=params.limit)
+
+
+@router.get(
+    "/products/imports/{import_id}",
+    summary="A catalog import's progress and per-row error report",
+    response_model=ImportJobOut,
+    responses={404: {"description": "No such import in this tenant"}},
+)
+async def get_import(import_id: uuid.UUID, ctx: Ctx = Depends(agent)) -> ImportJobOut:
+    return job_out(await import_jobs.get_job(ctx.session, import_id))
 
 
 @router.post(
@@ -217,7 +249,9 @@ KB = "/knowledge-base"
 
 @router.post(KB, summary="Add a knowledge base document", status_code=201, response_model=DocumentOut)
 async def create_document(body: DocumentIn, ctx: Ctx = Depends(admin)) -> DocumentOut:
-    doc = await knowledge.create_document(ctx.session, ctx.tenant_id, body.model_dump())
+    doc = await knowledge.create_document(
+        ctx.session, ctx.tenant_id, body.model_dump(), http=ctx.request.app.state.http
+    )
     audit.record(ctx, "knowledge.created", "knowledge_base", doc.id, after={"doc_id": doc.doc_id})
     return document_out(doc)
 
@@ -240,7 +274,7 @@ async def search_documents(
     limit: int = Query(10, ge=1, le=50),
     ctx: Ctx = Depends(agent),
 ) -> DocumentSearch:
-    hits = await knowledge.search(ctx.session, q, category=category, limit=limit)
+    hits = await knowledge.search(ctx.session, q, category=category, limit=limit, http=ctx.request.app.state.http)
     items = [DocumentHit(document=document_out(h["document"]), score=h["score"], snippet=h["snippet"]) for h in hits]
     return DocumentSearch(items=items, query=q)
 
@@ -256,7 +290,9 @@ async def import_documents(
     ctx: Ctx = Depends(admin),
 ) -> ImportReport:
     fmt = format_of(file.filename, file.content_type)
-    report = await knowledge.import_documents(ctx.session, ctx.tenant_id, await file.read(), fmt)
+    report = await knowledge.import_documents(
+        ctx.session, ctx.tenant_id, await file.read(), fmt, http=ctx.request.app.state.http
+    )
     audit.record(ctx, "knowledge.imported", "knowledge_base", None, after={"created": report.created})
     return report_out(report)
 
@@ -268,7 +304,9 @@ async def get_document(doc_id: str, ctx: Ctx = Depends(agent)) -> DocumentOut:
 
 @router.patch(f"{KB}/{{doc_id}}", summary="Update a knowledge base document", response_model=DocumentOut)
 async def update_document(doc_id: str, body: DocumentPatch, ctx: Ctx = Depends(admin)) -> DocumentOut:
-    doc = await knowledge.update_document(ctx.session, doc_id, body.model_dump(exclude_unset=True))
+    doc = await knowledge.update_document(
+        ctx.session, doc_id, body.model_dump(exclude_unset=True), http=ctx.request.app.state.http
+    )
     audit.record(ctx, "knowledge.updated", "knowledge_base", doc.id)
     return document_out(doc)
 

@@ -49,10 +49,16 @@ async def _upsert(session: AsyncSession, tenant_id: uuid.UUID, product: ProductI
 
 
 async def import_rows(
-    session: AsyncSession, tenant_id: uuid.UUID, rows: list[dict[str, Any]], on_progress: Progress | None = None
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    rows: list[dict[str, Any]],
+    on_progress: Progress | None = None,
+    *,
+    first_row: int = 1,
 ) -> Report:
+    """Upsert ``rows``; errors name rows counting from ``first_row`` (a batch of a larger file gives its offset)."""
     report = Report()
-    for number, row in enumerate(rows, start=1):
+    for number, row in enumerate(rows, start=first_row):
         try:
             product = ProductIn.model_validate(product_values(row))
             async with session.begin_nested():
@@ -67,7 +73,7 @@ async def import_rows(
             fields = [e["field"] for e in exc.errors or []] or ["row"]
             report.errors.extend(RowError(number, f, exc.detail) for f in fields)
         if on_progress is not None:
-            on_progress(number, len(rows))
+            on_progress(number - first_row + 1, len(rows))
     return report
 
 

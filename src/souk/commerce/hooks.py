@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.channels.models import Channel
 from souk.commerce.models import Order, Product
-from souk.commerce.orders import create_order
+from souk.commerce.orders import create_order_from_channel
 from souk.core.errors import SoukError
 from souk.messaging.models import Message
 
@@ -44,10 +44,12 @@ async def on_message_created(session: AsyncSession, channel: Channel, message: M
     if existing is not None:
         return existing
     wa_order = (message.message_metadata or {}).get("order") or {}
+    cart = {"catalog_id": wa_order.get("catalog_id"), "product_items": wa_order.get("product_items") or []}
+    config = channel.config or {}
     try:
         async with session.begin_nested():
             lines = await _lines(session, list(wa_order.get("product_items") or []))
-            return await create_order(
+            return await create_order_from_channel(
                 session,
                 message.tenant_id,
                 {
@@ -55,15 +57,20 @@ async def on_message_created(session: AsyncSession, channel: Channel, message: M
                     "items": lines,
                     "notes": wa_order.get("text"),
                     "conversation_id": message.conversation_id,
-                    "channel_type": channel.channel_type,
-                    # seed 000's WhatsApp order metadata; the customer's prices are kept, ours are charged
-                    "channel_metadata": {
-                        "wa_message_id": message.external_id,
-                        "wa_phone": message.sender_id,
-                        "catalog_id": wa_order.get("catalog_id"),
-                        "product_items": wa_order.get("product_items") or [],
-                    },
+                    # kept on the order as well: the customer's cart prices are shown with it; ours are charged
+                    "channel_metadata": {"wa_message_id": message.external_id, "wa_phone": message.sender_id, **cart},
                     "source_message_id": message.id,
+                },
+                channel.channel_type,
+                # seed 000's typed metadata row (WhatsAppOrderMetadata, or WahaOrderMetadata for a WAHA session)
+                {
+                    "message_id": message.external_id,
+                    "phone": message.sender_id,
+                    "business_account_id": config.get("businessAccountID"),
+                    "conversation_id": str(message.conversation_id) if message.conversation_id else None,
+                    "session": config.get("sessionID"),
+                    "chat_id": message.sender_id,
+                    "context": cart,
                 },
             )
     except (SoukError, LookupError, ValueError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, Num
 from sqlalchemy.orm import Mapped, mapped_column
 
 from souk.db.base import Base, TenantScoped, Timestamps, UUIDPk
-from souk.db.types import JSONType
+from souk.db.types import JSONType, Vector
 
 Money = Numeric(14, 3, asdecimal=True)
 
@@ -114,3 +115,40 @@ class KnowledgeBase(UUIDPk, Timestamps, TenantScoped, Base):
     extra_data: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     search_text: Mapped[str] = mapped_column(Text, default="")
+    #: the tenant's embedding provider's vector of title and content (None: no provider, or it failed)
+    embedding: Mapped[list[float] | None] = mapped_column(Vector)
+    #: which model made ``embedding``: only vectors of the model in force are compared with a query's
+    embedding_model: Mapped[str | None] = mapped_column(String(200))
+    embedded_at: Mapped[datetime | None]
+
+
+class ImportStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+
+
+class ProductImportJob(UUIDPk, Timestamps, TenantScoped, Base):
+    """A catalog import running in the background: its progress, its per-row error report, and the rows to import.
+
+    The rows are parsed (and a malformed file refused) before the job exists; they are kept until the job completes
+    so that a job left behind by a stopped process resumes from ``processed``. ``updated_at`` is its heartbeat.
+    """
+
+    __tablename__ = "product_import_jobs"
+    __table_args__ = (Index("ix_product_import_jobs_tenant_created", "tenant_id", "created_at"),)
+    status: Mapped[str] = mapped_column(String(16), default=ImportStatus.queued, index=True)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(8))
+    total_rows: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    rows: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    #: why the whole job failed (a crash, not a bad row: bad rows are in ``errors``)
+    detail: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

@@ -22,6 +22,7 @@ from souk.commerce.models import Order, OrderItem, OrderStatus, Product
 from souk.core import events
 from souk.core.errors import Conflict, NotFound, Unprocessable, field_error
 from souk.core.pagination import PageParams, paginate
+from souk.crm.channel_metadata import CHANNEL_MODELS, ChannelMetadataFactory, unsupported_channel
 from souk.db.types import utcnow
 from souk.messaging.models import Conversation
 
@@ -129,6 +130,29 @@ async def create_order(session: AsyncSession, tenant_id: uuid.UUID, data: dict[s
         )
     await session.flush()
     events.emit(session, tenant_id, "order.created", {"order_id": str(order.id), "customer_id": order.customer_id})
+    return order
+
+
+async def create_order_from_channel(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    order_data: dict[str, Any],
+    channel_type: str,
+    channel_metadata: dict[str, Any],
+) -> Order:
+    """Seed 000's channel-aware order service: the order and its typed channel metadata row, together.
+
+    ``channel_metadata`` is the channel's plain dict (``message_id``, ``phone``, ``business_account_id``…), which
+    :class:`~souk.crm.channel_metadata.ChannelMetadataFactory` maps to the channel's prefixed columns. Both rows are
+    written in the caller's transaction: an unsupported channel is refused before anything is written, and a failure
+    after the order exists rolls the order (and its stock reservation) back with it.
+    """
+    if channel_type not in CHANNEL_MODELS:
+        raise unsupported_channel(channel_type)
+    order = await create_order(session, tenant_id, {**order_data, "channel_type": channel_type})
+    await ChannelMetadataFactory.create_metadata(
+        session, channel_type=channel_type, entity_type="order", entity_id=order.id, metadata=channel_metadata
+    )
     return order
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
 
 from souk.commerce.currency import is_currency, quantum
 from souk.commerce.models import OrderStatus
@@ -229,3 +229,55 @@ class ImportReport(BaseModel):
     created: int
     updated: int
     errors: list[RowErrorOut]
+
+
+class ImportJobOut(BaseModel):
+    """A catalog import running in the background: poll ``url`` until ``status`` is completed or failed."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b9d5c1e-6f7a-4c1e-9a43-2f1c9d7e8a10",
+                    "url": "/api/v1/products/imports/0b9d5c1e-6f7a-4c1e-9a43-2f1c9d7e8a10",
+                    "status": "running",
+                    "filename": "catalog.csv",
+                    "format": "csv",
+                    "total_rows": 1200,
+                    "processed": 400,
+                    "created": 380,
+                    "updated": 18,
+                    "failed": 2,
+                    "errors": [{"row": 17, "field": "price", "reason": "Input should be greater than or equal to 0"}],
+                    "detail": None,
+                    "created_at": "2026-11-25T09:00:00Z",
+                    "started_at": "2026-11-25T09:00:00Z",
+                    "finished_at": None,
+                    "updated_at": "2026-11-25T09:00:04Z",
+                }
+            ]
+        }
+    )
+    id: uuid.UUID
+    url: str = Field(description="Where to follow this import.")
+    status: Literal["queued", "running", "completed", "failed"]
+    filename: str | None
+    format: str
+    total_rows: int = Field(description="Rows in the file.")
+    processed: int = Field(description="Rows handled so far (imported or reported).")
+    created: int
+    updated: int
+    failed: int = Field(description="Rows refused; each is in errors with its field and reason.")
+    errors: list[RowErrorOut]
+    detail: str | None = Field(description="Why the whole import failed, when it did.")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+class ImportJobList(BaseModel):
+    items: list[ImportJobOut]
+    total: int
+    page: int
+    limit: int

@@ -1,5 +1,6 @@
 """Seed 000's channel metadata: the factory that turns a channel's plain dict into its typed row, the typed and
-generic queries, and the channel-aware customer service.
+generic queries, and the channel-aware customer service (the order one, ``create_order_from_channel``, lives in
+:mod:`souk.commerce.orders`, since orders are commerce's).
 
 The core Customer and Order stay channel-agnostic; what only WhatsApp (a business account id, a conversation id) or
 TikTok (a shop, a video) knows lives in one subclass per channel. Services flush and never commit (the caller does),
@@ -81,7 +82,7 @@ CHANNEL_MODELS: dict[str, tuple[type[ChannelMetadata], dict[str, str]]] = {
 ENTITY_TYPES = ("order", "customer")
 
 
-def _unsupported(channel_type: str) -> Unprocessable:
+def unsupported_channel(channel_type: str) -> Unprocessable:
     allowed = sorted(CHANNEL_MODELS)
     return Unprocessable(
         f"unsupported channel type {channel_type!r}; supported: {', '.join(allowed)}",
@@ -98,7 +99,7 @@ class ChannelMetadataFactory:
         db: AsyncSession, channel_type: str, entity_type: str, entity_id: uuid.UUID, metadata: dict[str, Any]
     ) -> ChannelMetadata:
         if channel_type not in CHANNEL_MODELS:
-            raise _unsupported(channel_type)
+            raise unsupported_channel(channel_type)
         if entity_type not in ENTITY_TYPES:
             raise Unprocessable(
                 f"unknown entity type {entity_type!r}",
@@ -119,7 +120,7 @@ async def get_channel_metadata(
 ) -> ChannelMetadata | None:
     """The typed query: one channel's metadata of an entity (a WhatsAppOrderMetadata for "whatsapp"…)."""
     if channel_type not in CHANNEL_MODELS:
-        raise _unsupported(channel_type)
+        raise unsupported_channel(channel_type)
     model = CHANNEL_MODELS[channel_type][0]
     stmt = (
         select(model)
@@ -156,7 +157,7 @@ async def create_customer_from_channel(
 ) -> Customer:
     """Create a customer and its channel metadata together (seed 000's channel-aware customer service)."""
     if channel_type not in CHANNEL_MODELS:
-        raise _unsupported(channel_type)
+        raise unsupported_channel(channel_type)
     customer = Customer(platform=channel_type, **customer_data)
     db.add(customer)
     await db.flush()

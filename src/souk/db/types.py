@@ -6,9 +6,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Text
+from sqlalchemy import JSON, DateTime, Text, cast
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.dialects.postgresql import base as postgresql_base
+from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 #: JSON everywhere, JSONB on PostgreSQL (indexable, compact).
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -82,3 +83,56 @@ class EncryptedJSON(TypeDecorator[dict]):
         from souk.core.secrets import keyring
 
         return json.loads(keyring().decrypt(value))
+
+
+class PgVector(UserDefinedType[list[float]]):
+    """pgvector's ``vector`` (any dimension). Values are sent as text (``[0.1,0.2]``) cast to ``vector`` and come
+    back as text (asyncpg falls back to text for a type it has no codec for), so the driver needs no extension."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector"
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return cast(bindvalue, self)
+
+    def bind_processor(self, dialect: Any) -> Any:
+        def process(value: Any) -> Any:
+            if value is None or isinstance(value, str):
+                return value
+            return "[" + ",".join(repr(float(v)) for v in value) + "]"
+
+        return process
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        return None
+
+
+class Vector(TypeDecorator[list[float]]):
+    """An embedding: pgvector's ``vector`` on PostgreSQL (searched with its ``<=>`` operator), a JSON array of
+    floats on SQLite (compared in Python)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(PgVector())
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: list[float] | None, dialect: Any) -> Any:
+        if value is None:
+            return None
+        return [float(v) for v in value]
+
+    def process_result_value(self, value: Any, dialect: Any) -> list[float] | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = json.loads(value)
+        return [float(v) for v in value]
+
+
+# reflection (Alembic's model/migration comparison) knows the column type, as pgvector's own package teaches it
+postgresql_base.ischema_names.setdefault("vector", PgVector)
