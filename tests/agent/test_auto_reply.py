@@ -30,7 +30,7 @@ from tests.support.webhooks import post, wait_idle
 SENTINEL_CHAT = 777
 _ids = itertools.count(1000)
 _chats = itertools.count(50_000)  # the fake Telegram outlives a test: each test writes from new chats
-T0 = 1767225600
+T0 = int(time.time())  # live messages: the agent leaves ones older than an hour alone
 
 
 @pytest.fixture
@@ -107,6 +107,8 @@ async def test_the_bot_never_answers_bots_and_stops_after_a_handoff(
     bot = p.tg_text(next(_ids), 1, "How much is the leather wallet?", T0, chat_id=c2)
     bot["message"]["from"]["is_bot"] = True
     assert (await post(client, app, telegram, bot)).status_code == 200
+    stale = p.tg_text(next(_ids), 2, "How much is the leather wallet?", T0 - 7200, chat_id=c2)  # two hours old
+    assert (await post(client, app, telegram, stale)).status_code == 200
     await sentinel(client, app, telegram, fake)
     assert fake.messages_in(c2) == []
 

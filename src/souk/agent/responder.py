@@ -6,7 +6,8 @@ lets the bot answer; no person has the conversation (a handoff or an assignee si
 tenant's hours allow it; the conversation's reply budget is not spent. Then it shows "typing…", asks the agent, and
 queues the reply split to the platform's text limit, each part under the idempotency key
 ``agent:<message id>:<part>``. The turn is unique per inbound message, so a redelivered event neither asks the
-model again nor sends a second reply. Echoes of our own sends, other bots and the business's own app are never
+model again nor sends a second reply. Messages more than an hour old (imported history, a backlog after an
+outage) are not answered. Echoes of our own sends, other bots and the business's own app are never
 answered: only ``direction=inbound, sent_by=customer`` messages are.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -37,6 +39,8 @@ from souk.worker import WorkerContext, register
 DURABLE = "ai-responder"
 SUBJECTS = ["souk.*.message.created"]
 #: message types with words the agent can read (a photo's caption counts: it is the message's text)
+#: older messages are not answered (history imports, a backlog after a long outage)
+STALE_AFTER = timedelta(hours=1)
 ANSWERED_TYPES = {"text", "interactive", "button", "command", "callback_query", "story_reply", "image", "order"}
 
 
@@ -77,6 +81,8 @@ class Responder:
                 or not (message.message_text or "").strip()
             ):
                 return
+            if message.timestamp < utcnow() - STALE_AFTER:
+                return  # imported history or a long backlog: an answer now would be to a question nobody waits on
             if await session.scalar(select(AgentTurn.id).where(AgentTurn.source_message_id == message.id)):
                 return  # answered already (a redelivered event)
             conversation = await session.get(Conversation, message.conversation_id)

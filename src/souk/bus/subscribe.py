@@ -9,16 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
 
 from souk.bus.client import EVENTS_STREAM, Bus
 from souk.core.observability import log
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
+FIRST_START_LOOKBACK = timedelta(minutes=5)
 
 
 async def consume_events(
@@ -35,14 +38,22 @@ async def consume_events(
     while not stopping.is_set() and not bus.connected:
         await asyncio.sleep(0.2)
     assert bus.js is not None
-    config = ConsumerConfig(
-        durable_name=durable,
-        ack_policy=AckPolicy.EXPLICIT,
-        ack_wait=ack_wait,
-        deliver_policy=DeliverPolicy.NEW,
-        filter_subjects=subjects,
-    )
-    await bus.js.add_consumer(EVENTS_STREAM, config)
+    try:
+        await bus.js.consumer_info(EVENTS_STREAM, durable)
+    except NotFoundError:
+        # First start: from a little before now, so events raised while the worker was starting are not missed,
+        # and not from the stream's whole history (an old backlog is not news to a new consumer).
+        since = datetime.now(UTC) - FIRST_START_LOOKBACK
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait,
+            deliver_policy=DeliverPolicy.BY_START_TIME,
+            opt_start_time=since.isoformat().replace("+00:00", "Z"),
+            filter_subjects=subjects,
+        )
+        with contextlib.suppress(BadRequestError):  # another worker process created it first
+            await bus.js.add_consumer(EVENTS_STREAM, config)
     sub = await bus.js.pull_subscribe_bind(durable, stream=EVENTS_STREAM)
     try:
         while not stopping.is_set():

@@ -1,7 +1,7 @@
 """ai agent threads and conversation handoff
 
 Revision ID: c3d9f1e2a4b6
-Revises: a5a59c02d100
+Revises: b1c0e5a7d2f3
 Create Date: 2026-11-24 21:24:38.889259
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import souk.db.types
 
 revision: str = "c3d9f1e2a4b6"
-down_revision: str | Sequence[str] | None = "a5a59c02d100"
+down_revision: str | Sequence[str] | None = "b1c0e5a7d2f3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
