@@ -193,3 +193,13 @@ async def test_tenant_templates_override_the_defaults(
 ) -> None:
     await put_setting(client, tenant.headers, "ai_templates", '{"en": {"greeting": "Welcome to Ahmed\'s shop!"}}')
     assert (await ask(client, tenant, shop, "hello"))["reply"] == "Welcome to Ahmed's shop!"
+
+
+async def test_bad_hours_and_time_zone_settings_are_named(
+    client: httpx.AsyncClient, tenant: TenantFixture, shop: Shop
+) -> None:
+    await put_setting(client, tenant.headers, "ai_business_hours", "every day")
+    await put_setting(client, tenant.headers, "ai_timezone", "Mars/Olympus")
+    r = await client.post(INVOKE, json={"customer_id": str(shop.customer.id), "message": "hi"}, headers=tenant.headers)
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json()["errors"]} == {"ai_business_hours", "ai_timezone"}

@@ -45,16 +45,19 @@ ANSWERED_TYPES = {"text", "interactive", "button", "command", "callback_query", 
 
 
 def split_text(text: str, limit: int) -> list[str]:
-    """``text`` in parts of at most ``limit`` characters, cut at a paragraph, line, sentence or word end."""
+    """``text`` in parts of at most ``limit`` characters: cut at the last paragraph end in the window, else the last
+    line end, else the last sentence end (past a third of the window), else the last space, else hard."""
     parts: list[str] = []
     rest = text.strip()
     while len(rest) > limit:
-        window = rest[:limit]
-        cut = max(window.rfind(sep) for sep in ("\n\n", "\n", ". ", "؟ ", "? ", "! "))
-        if cut < limit // 2:
-            cut = window.rfind(" ")
-        cut = cut if cut > 0 else limit
-        parts.append(rest[:cut].rstrip() if rest[:cut].strip() else rest[:limit])
+        window = rest[: limit + 1]
+        cut = next((window.rfind(sep) for sep in ("\n\n", "\n") if window.rfind(sep) > 0), -1)
+        if cut <= 0:
+            ends = [window.rfind(sep) + 1 for sep in (". ", "? ", "! ", "؟ ", "。")]
+            cut = max(ends) if max(ends) > limit // 3 else window.rfind(" ")
+        if cut <= 0 or cut > limit:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
     if rest:
         parts.append(rest)
