@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from souk.channels.models import Channel
 from souk.messaging.models import Message
@@ -83,11 +84,18 @@ async def load_channel(app: Any, channel_id: str) -> Channel:
 
 
 async def count_messages(app: Any, channel_id: str) -> int:
-    async with app.state.db.system_session() as s:
-        return int(
-            await s.scalar(select(func.count()).select_from(Message).where(Message.channel_id == uuid.UUID(channel_id)))
-            or 0
-        )
+    """Messages of the channel. On SQLite a session waits for the write lock at most ``busy_timeout``; a worker
+    importing on a loaded machine can hold it longer, so a locked database is asked again, not a test failure."""
+    for attempt in range(5):
+        try:
+            async with app.state.db.system_session() as s:
+                stmt = select(func.count()).select_from(Message).where(Message.channel_id == uuid.UUID(channel_id))
+                return int(await s.scalar(stmt) or 0)
+        except OperationalError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
 
 
 async def wait_progress(
