@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager, suppress
 
 import httpx
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from souk import __version__
 from souk.bus.client import Bus
 from souk.channels import api as channels_api
 from souk.channels import waha_api, webhooks
-from souk.channels.webhooks import ChannelCache, ErrorNotes
+from souk.channels.webhooks import ChannelCache, ErrorNotes, WebhookIngress
 from souk.commerce import api as commerce_api
 from souk.core import api as core_api
 from souk.core import ops
@@ -41,6 +42,28 @@ field in `errors[]`. Lists take `page` and `limit` and return `items`, `total`, 
 """
 
 
+class SoukApp(FastAPI):
+    """FastAPI with the webhook receivers served in front of it.
+
+    ``POST``/``GET /webhooks/{channel_type}/{channel_id}`` is the hottest path and the one with the fewest needs,
+    so :class:`~souk.channels.webhooks.WebhookIngress` answers it straight from ASGI once the application has
+    started; everything else (and any other ``/webhooks`` path) goes through FastAPI as usual.
+    See docs/decisions/0012-lean-webhook-ingest.md.
+    """
+
+    webhook_ingress: WebhookIngress | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ingress = self.webhook_ingress
+        if ingress is not None and scope["type"] == "http" and scope["path"].startswith("/webhooks/"):
+            target = ingress.match(scope)
+            if target is not None:
+                scope["app"] = self
+                await ingress(scope, receive, send, *target)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -49,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: SoukApp) -> AsyncIterator[None]:
         db = Database(settings.effective_database_url)
         bus = Bus(settings.nats_url or "nats://127.0.0.1:4222")
         app.state.db, app.state.bus = db, bus
@@ -61,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.channel_cache = ChannelCache(db)
         app.state.webhook_errors = ErrorNotes(db)
         app.state.intake = IntakeWriter(db, bus)
+        app.webhook_ingress = WebhookIngress(app.state, settings.max_body_bytes)
         connecting = await bus.connect_in_background()
         worker = Worker(WorkerContext(settings, db, bus, app.state.outbox_wake))
         # an API process always publishes its own domain events; `souk run` also runs the whole worker in-process
@@ -69,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.webhook_ingress = None
             await app.state.intake.stop()
             await worker.stop()
             connecting.cancel()
@@ -78,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.http.aclose()
             await db.dispose()
 
-    app = FastAPI(
+    app = SoukApp(
         title="Souk API",
         version=__version__,
         description=DESCRIPTION,
