@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager, suppress
 
 import httpx
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from souk import __version__
 from souk.agent import api as agent_api
 from souk.bus.client import Bus
 from souk.channels import api as channels_api
 from souk.channels import waha_api, webhooks
-from souk.channels.webhooks import ChannelCache, ErrorNotes
+from souk.channels.webhooks import ChannelCache, ErrorNotes, WebhookIngress
 from souk.commerce import api as commerce_api
 from souk.commerce.import_jobs import ImportRunner
 from souk.core import api as core_api
@@ -43,6 +44,28 @@ field in `errors[]`. Lists take `page` and `limit` and return `items`, `total`, 
 """
 
 
+class SoukApp(FastAPI):
+    """FastAPI with the webhook receivers served in front of it.
+
+    ``POST``/``GET /webhooks/{channel_type}/{channel_id}`` is the hottest path and the one with the fewest needs,
+    so :class:`~souk.channels.webhooks.WebhookIngress` answers it straight from ASGI once the application has
+    started; everything else (and any other ``/webhooks`` path) goes through FastAPI as usual.
+    See docs/decisions/0012-lean-webhook-ingest.md.
+    """
+
+    webhook_ingress: WebhookIngress | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ingress = self.webhook_ingress
+        if ingress is not None and scope["type"] == "http" and scope["path"].startswith("/webhooks/"):
+            target = ingress.match(scope)
+            if target is not None:
+                scope["app"] = self
+                await ingress(scope, receive, send, *target)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     configure_logging(settings.log_level, settings.log_json)
@@ -51,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: SoukApp) -> AsyncIterator[None]:
         db = Database(settings.effective_database_url)
         bus = Bus(settings.nats_url or "nats://127.0.0.1:4222")
         app.state.db, app.state.bus = db, bus
@@ -64,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhook_errors = ErrorNotes(db)
         app.state.intake = IntakeWriter(db, bus)
         app.state.imports = ImportRunner(db)
+        app.webhook_ingress = WebhookIngress(app.state, settings.max_body_bytes)
         connecting = await bus.connect_in_background()
         worker = Worker(WorkerContext(settings, db, bus, app.state.outbox_wake))
         # an API process always publishes its own domain events; `souk run` also runs the whole worker in-process
@@ -72,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.webhook_ingress = None
             await app.state.intake.stop()
             await app.state.imports.stop()
             await worker.stop()
@@ -82,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.http.aclose()
             await db.dispose()
 
-    app = FastAPI(
+    app = SoukApp(
         title="Souk API",
         version=__version__,
         description=DESCRIPTION,

@@ -62,6 +62,7 @@ class Bus:
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self._ready = asyncio.Event()
+        self._publishing = asyncio.Lock()
 
     @property
     def connected(self) -> bool:
@@ -114,6 +115,39 @@ class Bus:
             raise RuntimeError("bus not connected")
         headers = {"Nats-Msg-Id": msg_id} if msg_id else None
         await self.js.publish(subject, payload, headers=headers)
+
+    async def publish_many(
+        self, subject: str, messages: list[tuple[bytes, str | None]], *, timeout: float = 5.0
+    ) -> list[Exception]:
+        """Publish ``(payload, msg_id)`` pairs without waiting for each PubAck in turn, then wait for all of them.
+
+        Returns the failures (an empty list when the stream acknowledged every message); a message whose PubAck has
+        not arrived within ``timeout`` counts as failed. Calls are serialized, so the pending acks of one call never
+        mix with another's.
+        """
+        if self.js is None:
+            raise RuntimeError("bus not connected")
+        js = self.js
+        async with self._publishing:
+            futures: list[asyncio.Future[Any]] = []
+            failures: list[Exception] = []
+            try:
+                for payload, msg_id in messages:
+                    headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+                    futures.append(await js.publish_async(subject, payload, headers=headers))
+            except Exception as exc:  # connection trouble mid-way: what was not sent is a failure
+                failures.extend([exc] * (len(messages) - len(futures)))
+            if futures:
+                _, pending = await asyncio.wait(futures, timeout=timeout)
+                for fut in pending:
+                    fut.cancel()
+                    failures.append(TimeoutError("no PubAck"))
+                failures.extend(
+                    exc
+                    for fut in futures
+                    if fut not in pending and not fut.cancelled() and (exc := fut.exception()) is not None
+                )
+            return failures
 
     async def ping(self, timeout: float = 1.0) -> None:
         if self.nc is None or not self.nc.is_connected:

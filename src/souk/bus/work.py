@@ -35,6 +35,11 @@ async def enqueue(bus: Bus, kind: str, row_id: str, *, dedup: bool = True) -> No
     await bus.publish(subject(kind), row_id.encode(), msg_id=f"{kind}:{row_id}" if dedup else None)
 
 
+async def enqueue_many(bus: Bus, kind: str, row_ids: list[str]) -> list[Exception]:
+    """Publish many row ids at once (acks awaited together, not one after another); returns the failures."""
+    return await bus.publish_many(subject(kind), [(rid.encode(), f"{kind}:{rid}") for rid in row_ids])
+
+
 @dataclass
 class ConsumerSpec:
     kind: str  # work.<kind>

@@ -1,34 +1,66 @@
 """Durable intake of webhook deliveries with group commit.
 
 Every request hands its row to one writer task per process; the writer inserts whatever has queued up in one
-transaction (``INSERT … ON CONFLICT DO NOTHING RETURNING``) and wakes each waiting request when that commit returns.
-A request is therefore acknowledged only after its row is durable, but the cost of a commit is shared by every
-request that arrived meanwhile: this is what lets durable ingest approach the bare HTTP ceiling (see
-docs/performance.md and bench/ingest.py). After the commit the new ids are published on ``work.inbound``; a
-failed publish only delays processing (the sweeper re-publishes rows left ``received``).
+transaction (``INSERT … ON CONFLICT DO NOTHING``) and wakes each waiting request when that commit returns. A request
+is therefore acknowledged only after its row is durable, but the cost of a commit is shared by every request that
+arrived meanwhile: this is what lets durable ingest approach the bare HTTP ceiling (see docs/performance.md,
+bench/ingest.py and docs/decisions/0012-lean-webhook-ingest.md).
+
+The writer talks to the database through the driver on a connection of its own, with statements built once:
+
+* SQLite: a ``sqlite3`` connection used from one dedicated thread, one thread hop per batch (``BEGIN IMMEDIATE``,
+  one INSERT per row, the channel update, ``COMMIT``), so a write lock held elsewhere never blocks the event loop;
+* PostgreSQL: one asyncpg connection kept out of the pool, one statement per batch (``INSERT … SELECT FROM
+  unnest(…) ON CONFLICT DO NOTHING RETURNING id`` and the channel update in one data-modifying ``WITH``).
+
+Values are encoded with the columns' own SQLAlchemy bind processors, so a row reads back through the ORM exactly as
+if the ORM had written it. Any other database falls back to SQLAlchemy Core on the engine. After the commit the new
+ids are published on ``work.inbound`` in one go (PubAcks awaited together); a failed publish only delays processing
+(the sweeper re-publishes rows left ``received``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import sqlite3
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from souk.bus.client import Bus
-from souk.bus.work import enqueue
+from souk.bus.work import enqueue_many
 from souk.channels.models import Channel
 from souk.core.observability import log
 from souk.db.engine import Database
-from souk.db.types import utcnow
+from souk.db.types import utcnow, uuid7
 from souk.messaging.models import InboundEvent, InboundStatus
 
 MAX_BATCH = 512
+
+#: the columns the writer fills, in statement order
+COLUMNS = (
+    "id",
+    "tenant_id",
+    "channel_id",
+    "channel_type",
+    "event_key",
+    "body",
+    "headers",
+    "status",
+    "source",
+    "received_at",
+    "attempts",
+)
 
 
 @dataclass
@@ -42,7 +74,7 @@ class Delivery:
     status: str = InboundStatus.received
     source: str = "webhook"
     received_at: datetime = field(default_factory=utcnow)
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=uuid7)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -60,21 +92,213 @@ class Delivery:
         }
 
 
-class IntakeWriter:
-    """Group-commits deliveries; ``await submit(d)`` returns True if stored now, False if it was a duplicate."""
+class Store(Protocol):
+    async def write(self, deliveries: list[Delivery]) -> set[uuid.UUID]:
+        """Insert in one transaction; return the ids actually inserted (the others were duplicates)."""
+        ...
 
-    def __init__(self, db: Database, bus: Bus | None) -> None:
+    async def close(self) -> None: ...
+
+
+def _processors(table: Any, names: tuple[str, ...], dialect: Any) -> list[Callable[[Any], Any] | None]:
+    return [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+
+
+def _encode(values: tuple[Any, ...], processors: list[Callable[[Any], Any] | None]) -> tuple[Any, ...]:
+    return tuple(v if p is None or v is None else p(v) for v, p in zip(values, processors, strict=True))
+
+
+def _values(d: Delivery) -> tuple[Any, ...]:
+    return (
+        d.id,
+        d.tenant_id,
+        d.channel_id,
+        d.channel_type,
+        d.event_key[:255],
+        d.body,
+        d.headers,
+        d.status,
+        d.source,
+        d.received_at,
+        0,
+    )
+
+
+class SqliteStore:
+    """Batches on one ``sqlite3`` connection owned by one thread: one thread hop per batch, not per statement."""
+
+    def __init__(self, db: Database, path: str) -> None:
+        self.path = path
+        dialect = db.engine.dialect
+        events, channels = InboundEvent.__table__, Channel.__table__
+        self._row = _processors(events, COLUMNS, dialect)
+        self._touch = _processors(channels, ("last_webhook_received_at", "updated_at", "id"), dialect)
+        self._insert = (
+            f"INSERT INTO {events.name} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+            "ON CONFLICT (channel_id, event_key) DO NOTHING"
+        )
+        self._update = f"UPDATE {channels.name} SET last_webhook_received_at = ?, updated_at = ? WHERE id = ?"
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="souk-intake")
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
+                conn.execute(f"PRAGMA {pragma}")
+            self._conn = conn
+        return self._conn
+
+    def _write_sync(self, rows: list[tuple[Any, ...]], touches: list[tuple[Any, ...]]) -> list[bool]:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            inserted = [conn.execute(self._insert, row).rowcount == 1 for row in rows]
+            for touch in touches:
+                conn.execute(self._update, touch)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return inserted
+
+    async def write(self, deliveries: list[Delivery]) -> set[uuid.UUID]:
+        rows = [_encode(_values(d), self._row) for d in deliveries]
+        now = utcnow()
+        touches = [_encode((now, now, cid), self._touch) for cid in sorted({d.channel_id for d in deliveries})]
+        loop = asyncio.get_running_loop()
+        inserted = await loop.run_in_executor(self._thread, self._write_sync, rows, touches)
+        return {d.id for d, ok in zip(deliveries, inserted, strict=True) if ok}
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close_sync)
+        self._thread.shutdown(wait=False)
+
+
+class PostgresStore:
+    """One statement per batch on one asyncpg connection held out of the engine's pool (prepared once by asyncpg)."""
+
+    SQL = """
+WITH ins AS (
+    INSERT INTO {events} ({columns})
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::text[]::json[],
+                         $8::text[], $9::text[], $10::timestamptz[], $11::int[])
+    ON CONFLICT (channel_id, event_key) DO NOTHING
+    RETURNING id
+), touched AS (
+    UPDATE {channels} SET last_webhook_received_at = $12, updated_at = $12 WHERE id = ANY($13::uuid[])
+)
+SELECT id FROM ins
+"""
+
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.bus = bus
-        self._queue: asyncio.Queue[tuple[Delivery, asyncio.Future[bool]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._publishing: set[asyncio.Task[None]] = set()
+        self._sql = self.SQL.format(
+            events=InboundEvent.__table__.name, channels=Channel.__table__.name, columns=", ".join(COLUMNS)
+        )
+        self._conn: AsyncConnection | None = None
+        self._driver: Any = None
+
+    async def _connection(self) -> Any:
+        if self._driver is None:
+            conn = await self.db.engine.connect()
+            raw = await conn.get_raw_connection()
+            self._conn, self._driver = conn, raw.driver_connection
+        return self._driver
+
+    async def write(self, deliveries: list[Delivery]) -> set[uuid.UUID]:
+        columns: list[list[Any]] = [[] for _ in COLUMNS]
+        for d in deliveries:
+            for column, value in zip(columns, _values(d), strict=True):
+                column.append(value)
+        columns[6] = [json.dumps(h) for h in columns[6]]
+        channel_ids = sorted({d.channel_id for d in deliveries})
+        driver = await self._connection()
+        try:
+            rows = await driver.fetch(self._sql, *columns, utcnow(), channel_ids)
+        except Exception:
+            if driver.is_closed():
+                await self._drop()
+            raise
+        return {row[0] for row in rows}
+
+    async def _drop(self) -> None:
+        conn, self._conn, self._driver = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def close(self) -> None:
+        conn, self._conn, self._driver = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+
+class EngineStore:
+    """SQLAlchemy Core on the engine: for databases the raw stores do not cover (e.g. in-memory SQLite)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
         table = InboundEvent.__table__
         self._insert = (
             (sqlite.insert(table) if db.is_sqlite else postgresql.insert(table))
             .on_conflict_do_nothing(index_elements=["channel_id", "event_key"])
             .returning(table.c.id)
         )
+
+    async def write(self, deliveries: list[Delivery]) -> set[uuid.UUID]:
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(self._insert, [d.row() for d in deliveries])
+            inserted = {row[0] for row in result.all()}
+            await conn.execute(
+                update(Channel.__table__)
+                .where(Channel.__table__.c.id.in_({d.channel_id for d in deliveries}))
+                .values(last_webhook_received_at=utcnow())
+            )
+        return inserted
+
+    async def close(self) -> None:
+        return None
+
+
+def make_store(db: Database) -> Store:
+    if db.is_sqlite:
+        path = make_url(db.url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            return SqliteStore(db, path)
+        return EngineStore(db)
+    if db.engine.dialect.driver == "asyncpg":
+        return PostgresStore(db)
+    return EngineStore(db)
+
+
+class IntakeWriter:
+    """Group-commits deliveries; ``await submit(d)`` returns True if stored now, False if it was a duplicate.
+
+    ``submit`` returns only after the transaction holding the row has committed (or raises if it could not be).
+    One batch is written at a time; whatever arrives meanwhile forms the next batch.
+    """
+
+    def __init__(self, db: Database, bus: Bus | None, *, store: Store | None = None) -> None:
+        self.db = db
+        self.bus = bus
+        self.store = store or make_store(db)
+        self._pending: list[tuple[Delivery, asyncio.Future[bool]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._publishing: set[asyncio.Task[None]] = set()
+        #: batches written and rows in them, for tests and the bench
+        self.batches = 0
+        self.rows = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -86,58 +310,69 @@ class IntakeWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        for _, fut in self._pending:
+            if not fut.done():
+                fut.set_exception(RuntimeError("intake writer stopped"))
+        self._pending.clear()
         if self._publishing:
             await asyncio.wait(self._publishing, timeout=5)
+        await self.store.close()
 
     async def submit(self, delivery: Delivery) -> bool:
-        self.start()
+        if self._task is None:
+            self.start()
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._queue.put((delivery, fut))
+        self._pending.append((delivery, fut))
+        self._wake.set()
         return await fut
 
     async def _run(self) -> None:
         while True:
-            first = await self._queue.get()
-            batch = [first]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                inserted = await self._write([d for d, _ in batch])
-            except Exception as exc:
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            for d, fut in batch:
-                if not fut.done():
-                    fut.set_result(d.id in inserted)
-            fresh = [d.id for d, _ in batch if d.id in inserted and d.status == InboundStatus.received]
-            if fresh and self.bus is not None:
-                task = asyncio.create_task(self._publish(fresh))
-                self._publishing.add(task)
-                task.add_done_callback(self._publishing.discard)
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                await self._commit(batch)
 
-    async def _write(self, deliveries: list[Delivery]) -> set[uuid.UUID]:
+    async def _commit(self, batch: list[tuple[Delivery, asyncio.Future[bool]]]) -> None:
         # one row per (channel, event key) per statement: a platform retry racing its original in one batch
         unique: dict[tuple[uuid.UUID, str], Delivery] = {}
-        for d in deliveries:
+        for d, _ in batch:
             unique.setdefault((d.channel_id, d.event_key[:255]), d)
-        async with self.db.engine.begin() as conn:
-            result = await conn.execute(self._insert, [d.row() for d in unique.values()])
-            inserted = {row[0] for row in result.all()}
-            channels = {d.channel_id for d in unique.values()}
-            await conn.execute(
-                update(Channel.__table__)
-                .where(Channel.__table__.c.id.in_(channels))
-                .values(last_webhook_received_at=utcnow())
-            )
-        return inserted
-
-    async def _publish(self, ids: list[uuid.UUID]) -> None:
-        assert self.bus is not None
-        for event_id in ids:
-            try:
-                await enqueue(self.bus, "inbound", str(event_id))
-            except Exception as exc:  # the sweeper will publish it
-                log.warning("inbound publish failed; sweeper will retry", id=str(event_id), error=str(exc))
+        rows = list(unique.values())
+        try:
+            inserted = await self.store.write(rows)
+        except asyncio.CancelledError:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(RuntimeError("intake writer stopped"))
+            raise
+        except Exception as exc:
+            if len(rows) > 1:  # one bad row (say, its channel was just deleted) must not fail its neighbours
+                log.warning("intake batch failed; writing its rows one by one", rows=len(rows), error=str(exc))
+                for d, fut in batch:
+                    await self._commit([(d, fut)])
                 return
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        self.batches += 1
+        self.rows += len(rows)
+        for d, fut in batch:
+            if not fut.done():
+                fut.set_result(d.id in inserted)
+        fresh = [str(d.id) for d in rows if d.id in inserted and d.status == InboundStatus.received]
+        if fresh and self.bus is not None:
+            task = asyncio.create_task(self._publish(fresh))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, ids: list[str]) -> None:
+        assert self.bus is not None
+        try:
+            failures = await enqueue_many(self.bus, "inbound", ids)
+        except Exception as exc:  # not connected: the sweeper will publish them
+            failures = [exc]
+        if failures:
+            log.warning("inbound publish failed; the sweeper will retry", failed=len(failures), error=str(failures[0]))

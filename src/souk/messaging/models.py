@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from souk.db.base import Base, TenantScoped, Timestamps, UUIDPk
-from souk.db.types import JSONType, utcnow
+from souk.db.types import JSONType, utcnow, uuid7
 
 
 class InboundStatus(enum.StrEnum):
@@ -46,6 +46,8 @@ class InboundEvent(UUIDPk, TenantScoped, Base):
         UniqueConstraint("channel_id", "event_key"),
         Index("ix_inbound_events_status_received", "status", "received_at"),
     )
+    #: time-ordered (UUIDv7): new rows land at the right-hand edge of the primary-key B-tree
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
     channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), index=True)
     channel_type: Mapped[str] = mapped_column(String(32))
     event_key: Mapped[str] = mapped_column(String(255))
