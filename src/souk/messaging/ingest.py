@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -72,6 +72,18 @@ async def apply(
 # -- messages ---------------------------------------------------------------------------------------------------
 
 
+async def _serialize(session: AsyncSession, channel_id: uuid.UUID, external_id: str | None) -> None:
+    """Take a transaction lock on one platform message id (PostgreSQL; SQLite's writers are serial already).
+
+    A message and a receipt for it processed at the same time could each miss the other: the receipt finds no
+    message and parks itself, while the message, not yet seeing the parked receipt, commits without it. Both take
+    this lock before looking, so the second one sees what the first committed.
+    """
+    if external_id and session.get_bind().dialect.name == "postgresql":
+        key = f"{channel_id}:{external_id}"
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+
+
 async def _by_external_id(session: AsyncSession, channel: Channel, external_id: str) -> Message | None:
     return await session.scalar(
         select(Message).where(Message.channel_id == channel.id, Message.external_id == external_id)
@@ -110,6 +122,7 @@ def _raise_status(
 async def apply_message(
     session: AsyncSession, channel: Channel, ev: MessageEvent, *, inbound_event_id: uuid.UUID | None, applied: Applied
 ) -> None:
+    await _serialize(session, channel.id, ev.external_id)
     existing = await _by_external_id(session, channel, ev.external_id)
     outbound = ev.direction == "outbound"
     if existing is None and outbound:
@@ -187,6 +200,7 @@ async def apply_deferred(session: AsyncSession, msg: Message) -> None:
     called by the sender once a send returns the platform id that early receipts referred to)."""
     if not msg.external_id:
         return
+    await _serialize(session, msg.channel_id, msg.external_id)
     parked = (
         await session.scalars(
             select(DeferredUpdate)
@@ -305,6 +319,7 @@ async def apply_update(session: AsyncSession, channel: Channel, ev: Reaction | E
     target_id = _target(ev)
     if not target_id:
         raise SubEventFailed(f"{type(ev).__name__} without a target message")
+    await _serialize(session, channel.id, target_id)
     msg = await _by_external_id(session, channel, target_id)
     if msg is None:
         await _defer(session, channel, target_id, ev)
