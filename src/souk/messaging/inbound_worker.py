@@ -72,7 +72,7 @@ async def _process(db: Database, event_id: uuid.UUID) -> ingest.Applied | None:
             return None
         platform = registry.detect(channel.vendor_name, channel.channel_type)
         try:
-            parsed = platform.parse(event.body, event.headers or {})
+            parsed = platform.events(event.body, event.headers or {})
         except ParseError as exc:
             _finish(session, event, InboundStatus.failed, f"unreadable payload: {exc}")
             return None
@@ -83,6 +83,9 @@ async def _process(db: Database, event_id: uuid.UUID) -> ingest.Applied | None:
         applied = ingest.Applied()
         failures: list[str] = []
         for ev in parsed:
+            if not ev.key:  # without its platform id an event cannot be stored exactly once: kept failed, replayable
+                failures.append(f"{type(ev).__name__}: the payload has no id for it")
+                continue
             try:
                 async with session.begin_nested():
                     await ingest.apply(session, channel, ev, inbound_event_id=event.id, applied=applied)

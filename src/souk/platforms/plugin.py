@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import httpx
 from pydantic import BaseModel
 
-from souk.platforms.base import Event, body_key
+from souk.platforms.base import Event, ParseError, body_key
 
 
 @dataclass
@@ -167,6 +167,24 @@ class Platform:
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> list[Event]:
         raise NotImplementedError
+
+    def events(self, body: bytes, headers: Mapping[str, str]) -> list[Event]:
+        """:meth:`parse`, with one contract for the pipeline: events, or ``ParseError`` saying why not.
+
+        A payload whose shape differs from the documented one (a list where an object was, a missing key) makes a
+        parser fail in many ways; each becomes a ``ParseError`` naming it, so the delivery is stored as ``failed``
+        with that reason and can be replayed once the parser handles the shape.
+        """
+        try:
+            events = self.parse(body, headers)
+        except ParseError:
+            raise
+        except (TypeError, KeyError, IndexError, AttributeError, ValueError, OverflowError) as exc:
+            raise ParseError(f"the payload does not have the documented shape ({type(exc).__name__}: {exc})") from exc
+        odd = next((ev for ev in events if ev.key is not None and not isinstance(ev.key, str)), None)
+        if odd is not None:
+            raise ParseError(f"an id in the payload is not a string: {odd.key!r}")
+        return events
 
     def client(self, config: Mapping[str, Any], secrets: Mapping[str, Any], http: httpx.AsyncClient) -> VendorClient:
         return self.client_class(config, secrets, http)
