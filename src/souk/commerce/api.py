@@ -35,7 +35,9 @@ from souk.commerce.schemas import (
 )
 from souk.core import audit
 from souk.core.auth import Ctx, admin, agent
+from souk.core.errors import NotFound
 from souk.core.pagination import PageParams, page_params
+from souk.messaging.models import Customer
 
 router = APIRouter(prefix="/api/v1", tags=["commerce"])
 
@@ -227,12 +229,28 @@ async def customer_orders(
     customer_id: str, params: PageParams = Depends(page_params), ctx: Ctx = Depends(agent)
 ) -> OrderList:
     rows, total = await orders.list_orders(ctx.session, params, customer_id=customer_id)
+    if not total:
+        await _known_customer(ctx, customer_id)
     return OrderList(items=await orders_out(ctx, rows), total=total, page=params.page, limit=params.limit)
 
 
 @router.get("/customers/{customer_id}/order-stats", summary="A customer's order statistics", response_model=OrderStats)
 async def customer_order_stats(customer_id: str, ctx: Ctx = Depends(agent)) -> OrderStats:
-    return OrderStats(**await orders.order_stats(ctx.session, customer_id))
+    stats = await orders.order_stats(ctx.session, customer_id)
+    if not stats["total_orders"]:
+        await _known_customer(ctx, customer_id)
+    return OrderStats(**stats)
+
+
+async def _known_customer(ctx: Ctx, customer_id: str) -> None:
+    """No orders: an empty history for a customer of this tenant or a legacy identifier (seed 003's
+    ``instagram_user`` strings are free text), but a 404 for a Souk customer id that is not this tenant's."""
+    try:
+        souk_id = uuid.UUID(customer_id)
+    except ValueError:
+        return
+    if await ctx.session.get(Customer, souk_id) is None:
+        raise NotFound(f"no customer {customer_id}")
 
 
 def document_out(doc: KnowledgeBase) -> DocumentOut:
