@@ -190,6 +190,9 @@ async def test_telegram_configure_webhook_registers_secret_token(client, tenant,
     old = tg.webhook_secret
     r = await client.post(f"/api/v1/channels/{ch['id']}/rotate-webhook-secret", headers=tenant.headers)
     assert r.status_code == 200 and tg.webhook_secret != old
+    # deleting the channel removes the webhook at Telegram too
+    assert (await client.delete(f"/api/v1/channels/{ch['id']}", headers=tenant.headers)).status_code in (200, 204)
+    assert tg.webhook.get("url", "") == "" and tg.requests_to("POST", f"/bot{tg.token}/deleteWebhook")
 
 
 async def test_waha_configure_webhook_sets_hmac_on_the_session(client, tenant, channel_configs, fakes):
