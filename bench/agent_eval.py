@@ -1,7 +1,7 @@
 """Evaluate the AI agent on the question set kept in ``bench/agent_questions.json``, through the invoke API.
 
     python bench/agent_eval.py [--db sqlite|postgresql] [--provider offline|openai]
-                               [--base-url URL --model NAME --api-key-env VAR] [--show-failures]
+                               [--base-url URL --model NAME --api-key-env VAR] [--questions FILE] [--show-failures]
 
 Sets up a throwaway Souk (temp data dir, a fresh SQLite file or embedded PostgreSQL, a nats-server child), loads
 the demo shop (``src/souk/commerce/demo_shop.json``: 20 products and 12 knowledge base documents in English and
@@ -112,8 +112,10 @@ def judge(q: dict[str, Any], out: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-async def evaluate(base: str, api_key: str, customers: dict[str, str], show: bool) -> dict[str, Any]:
-    questions = json.loads(QUESTIONS.read_text(encoding="utf-8"))["questions"]
+async def evaluate(
+    base: str, api_key: str, customers: dict[str, str], questions_file: Path, show: bool
+) -> dict[str, Any]:
+    questions = json.loads(questions_file.read_text(encoding="utf-8"))["questions"]
     threads: dict[str, str] = {}
     results = []
     headers = {"X-API-Key": api_key}
@@ -208,8 +210,8 @@ async def main(args: argparse.Namespace) -> None:
             await place_orders(api, customers)
             if args.provider == "openai":
                 await configure_llm(api, args)
-        run = await evaluate(server.url, site.api_key, customers, args.show_failures)
-        report(run, f"{args.provider} agent on {args.db}")
+        run = await evaluate(server.url, site.api_key, customers, args.questions, args.show_failures)
+        report(run, f"{args.provider} agent on {args.db}, {args.questions.name}")
     finally:
         children.stop_all()
 
@@ -221,6 +223,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--base-url", help="the OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
     parser.add_argument("--model", help="the model name the server knows")
     parser.add_argument("--api-key-env", help="the environment variable holding the provider's key")
+    parser.add_argument("--questions", type=Path, default=QUESTIONS, help="the question set (default: %(default)s)")
     parser.add_argument("--show-failures", action="store_true", help="print each question that missed")
     args = parser.parse_args()
     if args.provider == "openai" and not (args.base_url and args.model):

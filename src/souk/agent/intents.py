@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from souk.agent.language import western_digits
-from souk.commerce.search import normalize
+from souk.commerce.search import normalize, strip_arabic_prefix
 
 # fmt: off
 CUES: dict[str, list[str]] = {
@@ -99,7 +99,6 @@ ORDER_REF = re.compile(
     r"(?<![0-9a-z])#?([0-9a-f]{8})(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?(?![0-9a-z])"
 )
 QUANTITY = re.compile(r"(?<![\d.])(\d{1,3})(?![\d.])")
-_ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
 ANGER_MARKS = re.compile(r"[!؟?]{3,}")
 
 
@@ -117,15 +116,6 @@ class Understanding:
     @property
     def agent(self) -> str:
         return "support" if self.intent in SUPPORT_INTENTS else "sales"
-
-
-def _stem(word: str) -> str:
-    """Arabic's attached article and prepositions (``ال``, ``بال``, ``وال``, ``لل``) off a product word: catalogs name
-    things without them ("جاكيت شتوي"), customers write them ("الجاكيت الشتوي")."""
-    for prefix in _ARABIC_PREFIXES:
-        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
-            return word[len(prefix) :]
-    return word
 
 
 def understand(text: str) -> Understanding:
@@ -158,7 +148,7 @@ def understand(text: str) -> Understanding:
     if quantity is None:
         match = QUANTITY.search(ORDER_REF.sub(" ", plain.lower()))
         quantity = int(match.group(1)) if match else None
-    stems = (_stem(w) for w in words if w not in _COMMAND_WORDS)
+    stems = (strip_arabic_prefix(w) for w in words if w not in _COMMAND_WORDS)
     query = " ".join(w for w in stems if w not in _COMMAND_WORDS and w not in NUMBER_WORDS and not w.isdigit())
     return Understanding(
         intent=intent,

@@ -19,14 +19,14 @@ from souk.commerce import embeddings
 from souk.commerce.importer import Report, RowError, read_markdown, read_rows, split_list
 from souk.commerce.models import KnowledgeBase
 from souk.commerce.schemas import DocumentIn
-from souk.commerce.search import normalize, search_documents, snippet
+from souk.commerce.search import normalize, search_documents, snippet, with_stems
 from souk.core.errors import Conflict, NotFound, field_error
 from souk.core.pagination import PageParams, paginate
 
 
 def _reindex(doc: KnowledgeBase) -> None:
     # the title twice: a word in the title weighs more than the same word once in a long answer
-    doc.search_text = normalize(f"{doc.title} {doc.title} {doc.content}")
+    doc.search_text = with_stems(normalize(f"{doc.title} {doc.title} {doc.content}"))
 
 
 async def _by_doc_id(session: AsyncSession, doc_id: str) -> KnowledgeBase | None:

@@ -45,6 +45,25 @@ def words(value: str) -> list[str]:
     return normalize(value).split()
 
 
+#: Arabic attaches the article and some prepositions to the word: "التوصيل", "بالتوصيل", "للشحن"
+ARABIC_PREFIXES = ("وال", "بال", "فال", "كال", "لل", "ال")
+
+
+def strip_arabic_prefix(word: str) -> str:
+    """A normalized word without its attached article or preposition (if at least three letters are left)."""
+    for prefix in ARABIC_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+            return word[len(prefix) :]
+    return word
+
+
+def with_stems(normalized: str) -> str:
+    """``normalized`` followed by the bare form of each word that had an attached prefix, so "بالتوصيل" in a
+    document and "التوصيل" in a question meet at "توصيل"."""
+    extra = [bare for w in normalized.split() if (bare := strip_arabic_prefix(w)) != w]  # counts kept: they rank
+    return " ".join([normalized, *extra]) if extra else normalized
+
+
 def product_text(name: str, description: str | None, category: str | None, tags: Iterable[str]) -> str:
     return normalize(" ".join([name, description or "", category or "", *tags]))
 
@@ -120,7 +139,7 @@ async def search_documents(
     session: AsyncSession, stmt: Select[Any], query: str, limit: int
 ) -> list[tuple[KnowledgeBase, float]]:
     """Active documents of ``stmt`` ranked by BM25 (SQLite) or ts_rank (PostgreSQL); higher is better."""
-    query_words = words(query)
+    query_words = with_stems(normalize(query)).split()
     if not query_words:
         return []
     if session.get_bind().dialect.name == "sqlite":
