@@ -1,6 +1,7 @@
 """Product search latency over 100,000 products, as a ratio to a plain indexed lookup (by SKU) in the same run.
 
     .venv/bin/python bench/search.py                      # SQLite in a temporary folder
+    .venv/bin/python bench/search.py postgresql           # a throwaway embedded PostgreSQL
     .venv/bin/python bench/search.py postgresql+asyncpg://…/empty_db   # a PostgreSQL database to migrate and fill
 
 Prints, per query, the median search time, the median SKU lookup time and their ratio.
@@ -110,9 +111,22 @@ async def main(url: str) -> None:
     await db.dispose()
 
 
+async def on_embedded_postgres(tmp: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _servers
+
+    pg = _servers.Postgres(tmp / "pg")
+    try:
+        await main(await pg.create_database("search_bench"))
+    finally:
+        pg.stop()
+
+
 if __name__ == "__main__":
-    if len(sys.argv) > 1:
-        asyncio.run(main(sys.argv[1]))
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        if len(sys.argv) > 1 and sys.argv[1] == "postgresql":
+            asyncio.run(on_embedded_postgres(Path(tmp)))
+        elif len(sys.argv) > 1:
+            asyncio.run(main(sys.argv[1]))
+        else:
             asyncio.run(main(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"))

@@ -19,7 +19,7 @@ from souk.channels.webhooks import ChannelCache, ErrorNotes, WebhookIngress
 from souk.commerce import api as commerce_api
 from souk.commerce.import_jobs import ImportRunner
 from souk.core import api as core_api
-from souk.core import ops
+from souk.core import live, ops
 from souk.core.errors import install_error_handlers
 from souk.core.limits import BodyLimitMiddleware
 from souk.core.observability import RequestContextMiddleware, configure_logging
@@ -130,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(outbound_api.router)
     app.include_router(commerce_api.router)
     app.include_router(agent_api.router)
+    app.include_router(live.router)
     app.include_router(pages.router)
     pages.mount_static(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
