@@ -78,3 +78,31 @@ async def test_rotation_reencrypts_everything(app, db_url):
         assert not (before & after)
     finally:
         install_keyring(old_keys)
+
+
+async def test_no_table_holds_a_channel_credential_api_key_or_sensitive_setting_in_clear(app, client, tenant):
+    """Every row of every table, on both databases: channel credentials, API keys and sensitive settings are only
+    ever stored encrypted (or hashed)."""
+    from souk.db.registry import load_models
+
+    bot_token = "987654321:AAH-clear-text-must-not-be-stored_00"
+    body = {
+        "name": "tg",
+        "channel_type": "telegram",
+        "config": {"botToken": bot_token, "apiBaseURL": "http://127.0.0.1:1"},
+    }
+    assert (await client.post("/api/v1/channels", json=body, headers=tenant.headers)).status_code == 201
+    r = await client.put(
+        "/api/v1/settings/ai_api_key", json={"value": SECRET, "is_sensitive": True}, headers=tenant.headers
+    )
+    assert r.status_code in (200, 201)
+    r = await client.post("/api/v1/api-keys", json={"name": "ci"}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    new_key = r.json()["key"]
+    needles = [bot_token, SECRET, new_key, tenant.key]
+    async with app.state.db.engine.connect() as conn:
+        for table in load_models().metadata.sorted_tables:
+            name = f"{table.schema}.{table.name}" if table.schema and conn.dialect.name == "postgresql" else table.name
+            rows = (await conn.execute(text(f"SELECT * FROM {name}"))).all()
+            dump = repr(rows)
+            assert not [n for n in needles if n in dump], f"{table.name} holds a secret in clear"
