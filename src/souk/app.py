@@ -23,6 +23,7 @@ from souk.core import live, ops
 from souk.core.errors import install_error_handlers
 from souk.core.limits import BodyLimitMiddleware
 from souk.core.observability import RequestContextMiddleware, configure_logging
+from souk.core.ratelimit import KeyLimiter
 from souk.core.secrets import install_keyring, load_keys
 from souk.crm import api as crm_api
 from souk.db.engine import Database
@@ -117,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.state.key_limiter = KeyLimiter(settings.api_rate_limit_per_minute, settings.api_rate_limit_burst)
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(core_api.router)

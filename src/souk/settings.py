@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     session_max_age_seconds: int = Field(7 * 24 * 3600, gt=0, description="Web login session lifetime.")
     login_max_failures: int = Field(5, gt=0, description="Failed logins per account or IP before a lockout.")
     login_window_seconds: int = Field(900, gt=0, description="Window (and lockout) for failed logins.")
+    api_rate_limit_per_minute: int = Field(
+        6000, ge=0, description="Requests a minute one API key may make, per API process (0: no limit)."
+    )
+    api_rate_limit_burst: int = Field(1000, ge=1, description="Requests one API key may make at once.")
     workers: int = Field(1, ge=1, description="Uvicorn worker processes for `souk api`.")
     run_worker_in_process: bool = Field(True, description="`souk run` also runs the background worker.")
     sweep_interval_seconds: float = Field(10.0, gt=0, description="How often sweepers look for stuck work.")

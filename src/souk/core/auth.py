@@ -100,6 +100,8 @@ async def current(
             headers={"WWW-Authenticate": "Bearer"},
         )
     request.state.principal = principal
+    if principal.actor_type == "api_key":
+        request.app.state.key_limiter.take(principal.actor_id)
     async with request.app.state.db.tenant_session(principal.tenant_id) as session:
         yield Ctx(principal, session, getattr(request.state, "request_id", None), request)
 
