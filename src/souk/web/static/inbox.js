@@ -52,9 +52,16 @@ async function loadConversations() {
     const name = (c.customer && (c.customer.display_name || c.customer.first_name)) || c.thread_id;
     const li = item(`${name} · ${c.message_count} messages`);
     li.dir = "auto";
+    li.dataset.conversationId = c.id;
+    li.tabIndex = 0;
+    li.className = "conversation";
+    const open = () => window.openThread && window.openThread(c.id);
+    li.addEventListener("click", open);
+    li.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
     list.append(li);
   }
 }
+window.refreshConversations = loadConversations;
 
 loadChannels();
 loadConversations();
