@@ -102,7 +102,10 @@ async def current(
     request.state.principal = principal
     if principal.actor_type == "api_key":
         request.app.state.key_limiter.take(principal.actor_id)
-    async with request.app.state.db.tenant_session(principal.tenant_id) as session:
+    db = request.app.state.db
+    # reads (GET, HEAD) never take SQLite's write lock, so the inbox stays quick while workers write
+    opened = db.read_session if request.method in ("GET", "HEAD") else db.tenant_session
+    async with opened(principal.tenant_id) as session:
         yield Ctx(principal, session, getattr(request.state, "request_id", None), request)
 
 

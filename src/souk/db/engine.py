@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from souk.db import scoping  # noqa: F401  (registers the tenant-scoping listeners)
 from souk.db.scoping import SYSTEM_KEY, TENANT_KEY
 
+#: execution option marking the engine of read-only sessions
+READ_ONLY = "souk_read_only"
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the driver, issue BEGIN: savepoints then work, and every transaction can take the write
@@ -35,8 +38,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     """BEGIN IMMEDIATE: a transaction that reads then writes would otherwise fail at once with "database is locked"
     when another writer holds the lock (SQLite cannot wait while upgrading a read lock); taking the write lock at
-    BEGIN makes concurrent writers queue on busy_timeout instead."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    BEGIN makes concurrent writers queue on busy_timeout instead.
+
+    A read-only session (``Database.read_session``: the API's GET requests) begins a plain deferred transaction
+    instead, so reading never waits for a writer (WAL readers see the last commit), with ``query_only`` on so that
+    a write slipping into a read path fails loudly rather than racing for the lock.
+    """
+    read_only = bool(conn.get_execution_options().get(READ_ONLY))
+    conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -64,6 +74,9 @@ class Database:
         self.url = url
         self.engine = create_engine(url, **engine_kwargs)
         self._maker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._read_maker = async_sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -73,6 +86,14 @@ class Database:
     async def tenant_session(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
         """A session that sees and writes only ``tenant_id``'s rows. Commits on success."""
         async with self._maker() as session:
+            session.info[TENANT_KEY] = tenant_id
+            async with session.begin():
+                yield session
+
+    @asynccontextmanager
+    async def read_session(self, tenant_id: uuid.UUID) -> AsyncIterator[AsyncSession]:
+        """A tenant session that only reads: on SQLite it never waits for the write lock (see ``_sqlite_begin``)."""
+        async with self._read_maker() as session:
             session.info[TENANT_KEY] = tenant_id
             async with session.begin():
                 yield session
