@@ -39,7 +39,7 @@ from souk.db.migrate import upgrade  # noqa: E402
 from souk.messaging import ingest  # noqa: E402
 from souk.platforms.waha.client import WAHAClient  # noqa: E402
 from souk.platforms.waha.parse import parse_wamessage  # noqa: E402
-from souk.workflows import waha_import  # noqa: E402
+from souk.workflows import history_import  # noqa: E402
 
 API_KEY = "bench-waha-key"
 
@@ -87,17 +87,17 @@ async def through_temporal(db: Database, http: httpx.AsyncClient, address: str, 
     client = await Client.connect(address)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     os.environ["SOUK_TEMPORAL_TASK_QUEUE"] = queue
-    activities = waha_import.ImportActivities(db, http)
+    activities = history_import.ImportActivities(db, http)
     async with Worker(
         client,
         task_queue=queue,
-        workflows=[waha_import.WAHAHistoryImportWorkflow],
-        activities=[activities.prepare, activities.import_chat, activities.finish],
+        workflows=history_import.WORKFLOWS,
+        activities=activities.all(),
     ):
         async with db.tenant_session(channel.tenant_id) as session:
             current = await channels.get_channel(session, channel.id)
-            workflow_id = await waha_import.start_import(client, current, "all", limit, user_id=None)
-        result = await client.get_workflow_handle(workflow_id, result_type=waha_import.Progress).result()
+            workflow_id = await history_import.start_import(client, current, "all", limit, user_id=None)
+        result = await client.get_workflow_handle(workflow_id, result_type=history_import.Progress).result()
     return int(result.messages_imported)
 
 

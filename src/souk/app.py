@@ -14,7 +14,7 @@ from souk import __version__
 from souk.agent import api as agent_api
 from souk.bus.client import Bus
 from souk.channels import api as channels_api
-from souk.channels import waha_api, webhooks
+from souk.channels import history_api, waha_api, webhooks
 from souk.channels.webhooks import ChannelCache, ErrorNotes, WebhookIngress
 from souk.commerce import api as commerce_api
 from souk.commerce.import_jobs import ImportRunner
@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(channels_api.build_router())
     app.include_router(channels_api.types_router)
     app.include_router(waha_api.router)
+    app.include_router(history_api.router)
     app.include_router(webhooks.router)
     app.include_router(messaging_api.router)
     app.include_router(crm_api.router)

@@ -96,7 +96,7 @@ async def _qr_loop(settings: Settings, channel_id: uuid.UUID, timeout: float) ->
 
 @channels_app.command("qr")
 def qr(
-    channel_id: Annotated[uuid.UUID, typer.Argument(help="The WAHA channel's id.")],
+    channel_id: Annotated[uuid.UUID, typer.Argument(help="The channel's id (WAHA, Messenger or Instagram).")],
     timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 300.0,
 ) -> None:
     """Draw the WAHA login QR code in the terminal and refresh it until it is scanned."""
@@ -113,9 +113,9 @@ def qr(
 
 
 async def _import(settings: Settings, channel_id: uuid.UUID, strategy: str, limit: int, wait: bool) -> str:
-    from souk.channels import waha
-    from souk.channels.service import get_channel
-    from souk.workflows import waha_import
+    from souk.channels.service import get_channel, platform_of
+    from souk.core.errors import Unprocessable
+    from souk.workflows import history_import
     from souk.workflows.client import TemporalGateway
 
     db = _database(settings)
@@ -126,8 +126,10 @@ async def _import(settings: Settings, channel_id: uuid.UUID, strategy: str, limi
         tenant_id = await _tenant_of(db, channel_id)
         async with db.tenant_session(tenant_id) as session:
             channel = await get_channel(session, channel_id)
-            waha.require_waha(channel)
-            workflow_id = await waha_import.start_import(client, channel, strategy, limit, user_id=None)
+            platform = platform_of(channel)
+            if not platform.history_import:
+                raise Unprocessable(platform.no_history_message())
+            workflow_id = await history_import.start_import(client, channel, strategy, limit, user_id=None)
         out.print(f"History import started: {workflow_id}")
         if not wait:
             return "running"
@@ -137,14 +139,14 @@ async def _import(settings: Settings, channel_id: uuid.UUID, strategy: str, limi
             while True:
                 async with db.tenant_session(tenant_id) as session:
                     channel = await get_channel(session, channel_id)
-                    progress = await waha_import.import_progress(client, channel, workflow_id)
+                    progress = await history_import.import_progress(client, channel, workflow_id)
                 bar.update(
                     chats,
                     total=progress.chats_total,
                     completed=progress.chats_done,
                     description=f"chats · {progress.messages_done} messages",
                 )
-                if progress.state not in (waha_import.RUNNING, "cancelling"):
+                if progress.state not in (history_import.RUNNING, "cancelling"):
                     break
                 await asyncio.sleep(0.5)
         out.print(
@@ -158,14 +160,14 @@ async def _import(settings: Settings, channel_id: uuid.UUID, strategy: str, limi
 
 @channels_app.command("import-history")
 def import_history(
-    channel_id: Annotated[uuid.UUID, typer.Argument(help="The WAHA channel's id.")],
+    channel_id: Annotated[uuid.UUID, typer.Argument(help="The channel's id (WAHA, Messenger or Instagram).")],
     strategy: Annotated[str, typer.Option(help="none, new_only, recent or all.")] = "new_only",
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Messages per batch.")] = 100,
     wait: Annotated[bool, typer.Option("--wait", help="Show a progress bar until the import ends.")] = False,
 ) -> None:
-    """Import the channel's WhatsApp history in the background (a Temporal workflow)."""
+    """Import the channel's message history in the background (a Temporal workflow)."""
     from souk.core.errors import SoukError
-    from souk.workflows.waha_import import STRATEGIES
+    from souk.workflows.history_import import STRATEGIES
 
     if strategy not in STRATEGIES:
         raise typer.BadParameter(f"strategy must be one of {', '.join(STRATEGIES)}", param_hint="--strategy")

@@ -37,6 +37,7 @@ def channel_out(channel: Channel) -> ChannelOut:
         vendor=channel.vendor,
         metadata=channel.meta or {},
         requires_partner_credentials=platform.requires_partner_credentials,
+        history_import=platform.history_import,
     )
     return ChannelOut.model_validate(data)
 
@@ -68,6 +69,7 @@ async def channel_types(ctx: Ctx = Depends(agent)) -> list[ChannelTypeOut]:
                 display_name=p.display_name,
                 vendor=p.vendor,
                 requires_partner_credentials=p.requires_partner_credentials,
+                history_import=p.history_import,
                 needs_webhook=p.needs_webhook,
                 registers_webhook=p.can_register_webhook,
                 has_handshake=p.has_handshake,

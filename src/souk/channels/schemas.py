@@ -92,6 +92,7 @@ class ChannelOut(BaseModel):
     vendor: dict[str, str | None]
     metadata: dict[str, Any]
     requires_partner_credentials: bool = False
+    history_import: bool = Field(False, description="The platform gives past messages: `import-history` works.")
     created_at: datetime
     updated_at: datetime
 
@@ -162,6 +163,7 @@ class ChannelTypeOut(BaseModel):
     requires_partner_credentials: bool = Field(
         description="The platform has no public API: the channel needs credentials from a partner agreement."
     )
+    history_import: bool = Field(False, description="The platform gives past messages: `import-history` works.")
     needs_webhook: bool = Field(description="Activation needs a configured webhook.")
     registers_webhook: bool = Field(description="Souk registers the webhook with the platform itself.")
     has_handshake: bool = Field(description="The platform verifies the URL with a GET handshake (Meta).")

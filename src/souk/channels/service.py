@@ -51,6 +51,17 @@ def _mask_value(value: Any) -> Any:
     return "…"
 
 
+#: config keys the history import keeps on a channel (see souk.workflows.history_import)
+IMPORT_STATE_KEYS = (
+    "importRuns",
+    "importWorkflowId",
+    "importStrategy",
+    "lastImport",
+    "importCompleted",
+    "importedUntil",
+)
+
+
 def masked_config(channel: Channel) -> dict[str, Any]:
     """The config as the API shows it: plain keys as stored, secret keys masked, never the webhook secret."""
     shown = dict(channel.config or {})
@@ -180,7 +191,12 @@ async def patch_channel(session: AsyncSession, channel: Channel, body: Any) -> C
         merged = dict(current)
         for key, value in changes["config"].items():
             merged[key] = _merge_secret(current.get(key), value) if key in platform.secret_fields else value
+        # what Souk keeps in the config for history imports is not the user's to validate (nor to lose)
+        kept = {
+            k: merged.pop(k) for k in IMPORT_STATE_KEYS if k in merged and k not in platform.config_model.model_fields
+        }
         plain, secret = split_config(platform, _dump(_validate_config(platform, merged)))
+        plain.update(kept)
         secret[WEBHOOK_SECRET] = channel.secrets.get(WEBHOOK_SECRET) or new_webhook_secret()
         channel.config, channel.secrets = plain, secret
     for field in ("name", "external_id", "default_session_timeout_minutes", "ai_enabled", "ai_agents_enabled"):

@@ -139,11 +139,20 @@ class Platform:
     can_register_webhook: ClassVar[bool] = False
     has_handshake: ClassVar[bool] = False
     requires_partner_credentials: ClassVar[bool] = False
+    #: the platform's API gives past messages, so ``import-history`` can bring them in (WAHA, Messenger, Instagram)
+    history_import: ClassVar[bool] = False
+    #: why not, when it cannot (answered by ``import-history``); a generic sentence when unset
+    no_history_reason: ClassVar[str | None] = None
     client_class: ClassVar[type[VendorClient]] = VendorClient
 
     @property
     def vendor(self) -> str:
         return self.vendor_type or self.channel_type
+
+    def no_history_message(self) -> str:
+        return self.no_history_reason or (
+            f"{self.display_name} gives no message history to import: new messages arrive live through the webhook."
+        )
 
     def verify(
         self,

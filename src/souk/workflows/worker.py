@@ -1,6 +1,6 @@
 """The Temporal worker as a Souk worker task: runs Souk's workflows and activities while the worker runs.
 
-The task queue is :func:`souk.workflows.waha_import.task_queue`. While Temporal is unreachable the task waits and
+The task queue is :func:`souk.workflows.history_import.task_queue`. While Temporal is unreachable the task waits and
 tries again instead of crashing the worker: Temporal is only needed for history imports.
 """
 
@@ -18,7 +18,7 @@ from souk import __version__
 from souk.channels import waha as _waha_sessions  # noqa: F401 - registers the "waha-sessions" task
 from souk.core.observability import log
 from souk.worker import WorkerContext, register
-from souk.workflows.waha_import import ImportActivities, WAHAHistoryImportWorkflow, task_queue
+from souk.workflows.history_import import WORKFLOWS, ImportActivities, task_queue
 
 RECONNECT_SECONDS = (1.0, 30.0)
 
@@ -52,8 +52,8 @@ async def run_temporal_worker(ctx: WorkerContext) -> None:
         worker = Worker(
             client,
             task_queue=task_queue(),
-            workflows=[WAHAHistoryImportWorkflow],
-            activities=[activities.prepare, activities.import_chat, activities.finish],
+            workflows=WORKFLOWS,
+            activities=activities.all(),
             graceful_shutdown_timeout=timedelta(seconds=5),
         )
         async with worker:

@@ -8,7 +8,11 @@ that may act for it, and answers like the Graph API does:
   (media URL) and the download of that URL (``/whatsapp_business/attachments/?mid=…``);
 * ``GET /{v}/{page-id}`` and ``/{v}/me`` (page lookup), ``POST /{v}/{page-id}/messages`` and
   ``/{v}/me/messages`` (Send API: messages and sender actions);
-* ``GET /{v}/{ig-id}`` (Instagram account lookup) and ``POST /{v}/{ig-id}/messages`` (Instagram Login sends).
+* ``GET /{v}/{ig-id}`` (Instagram account lookup) and ``POST /{v}/{ig-id}/messages`` (Instagram Login sends);
+* the Conversations API: ``GET /{v}/{page-id}/conversations?platform=messenger|instagram`` (``me`` too) and
+  ``GET /{v}/{conversation-id}/messages``, both with ``fields``, ``limit`` and cursor paging (``after``;
+  ``paging.cursors`` and ``paging.next``, absent on the last page), conversations by update time and messages
+  newest first, as Graph answers. :meth:`FakeGraphServer.add_conversation` fills them.
 
 Tokens come as ``Authorization: Bearer`` or ``?access_token=``. A wrong token is a 401 with Graph error 190,
 an unknown node a 400 with code 100 / subcode 33, a malformed send a 400 with code 100, all in Graph's error
@@ -25,13 +29,16 @@ outside-window, ...)::
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
 import secrets
 import threading
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -66,6 +73,48 @@ class StoredMedia:
 
     def __post_init__(self) -> None:
         self.sha256 = base64.b64encode(hashlib.sha256(self.data).digest()).decode()
+
+
+@dataclass
+class FakeConversation:
+    """A Messenger or Instagram conversation between a customer and a Page (or its Instagram account).
+
+    ``messages`` are oldest first, in the Conversations API's shape (``id``, ``created_time``, ``from``, ``to``,
+    ``message``); the API serves them newest first.
+    """
+
+    id: str
+    node: str  # the Page whose conversations edge lists it
+    platform: str  # messenger | instagram
+    customer: dict[str, Any]
+    business: dict[str, Any]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def customer_id(self) -> str:
+        return str(self.customer["id"])
+
+    @property
+    def updated_time(self) -> str:
+        return self.messages[-1]["created_time"] if self.messages else _graph_time(0)
+
+
+def _graph_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def _cursor(index: int) -> str:
+    return base64.urlsafe_b64encode(f"offset:{index}".encode()).decode().rstrip("=")
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        return int(raw.removeprefix("offset:"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise GraphFailure(400, 100, "(#100) Invalid cursor: after") from exc
 
 
 class GraphFailure(Exception):
@@ -109,6 +158,9 @@ class FakeGraphServer(FakePlatformServer):
         self.cdn_files: dict[str, tuple[str, bytes]] = {}  # name -> (mime, content)
         self._tokens: dict[str, str] = {}  # node id -> token allowed to act for it
         self._sent: list[SentMessage] = []
+        self.conversations: dict[str, FakeConversation] = {}
+        #: seconds each Conversations API message page takes (Graph allows 2 calls/s): makes an import observable
+        self.history_latency = 0.0
         self.add_phone_number(self.PHONE_NUMBER_ID, self.DISPLAY_PHONE_NUMBER, self.VERIFIED_NAME, token=token)
         self.add_page(self.PAGE_ID, self.PAGE_NAME, token=token)
         self.add_instagram_account(self.IG_ID, self.IG_USERNAME, name=self.PAGE_NAME, token=token)
@@ -144,6 +196,57 @@ class FakeGraphServer(FakePlatformServer):
         with self._lock:
             self.instagram_accounts[ig_id] = {"id": ig_id, "username": username, "name": name or username}
             self._tokens[ig_id] = token
+
+    def add_conversation(
+        self,
+        messages: int,
+        *,
+        platform: str = "messenger",
+        customer_id: str | None = None,
+        node: str = PAGE_ID,
+        start_ts: float = 1_700_000_000,
+        business_every: int = 0,
+        step: float = 60,
+    ) -> FakeConversation:
+        """A conversation with ``messages`` text messages ``step`` seconds apart from ``start_ts``; every
+        ``business_every``-th (when > 0) is written by the business side."""
+        instagram = platform == "instagram"
+        customer_id = customer_id or str(10**15 + secrets.randbelow(10**15))
+        if instagram:
+            account = self.IG_ID if node == self.PAGE_ID else node
+            customer = {"username": f"shopper_{customer_id[-4:]}", "id": customer_id}
+            business = {"username": self.instagram_accounts.get(account, {}).get("username", ""), "id": account}
+        else:
+            customer = {
+                "name": f"Shopper {customer_id[-4:]}",
+                "email": f"{customer_id}@facebook.com",
+                "id": customer_id,
+            }
+            business = {"name": self.pages.get(node, {}).get("name", ""), "email": f"{node}@facebook.com", "id": node}
+        prefix = "aWdfZAG1" if instagram else "m_"
+        conversation = FakeConversation(
+            id=("aWdfZAG1_" if instagram else "t_") + secrets.token_hex(8),
+            node=node,
+            platform=platform,
+            customer=customer,
+            business=business,
+        )
+        for i in range(messages):
+            ours = business_every > 0 and (i + 1) % business_every == 0
+            sender, recipient = (business, customer) if ours else (customer, business)
+            conversation.messages.append(
+                {
+                    "id": prefix + secrets.token_urlsafe(24),
+                    "created_time": _graph_time(start_ts + i * step),
+                    "from": dict(sender),
+                    "to": {"data": [dict(recipient)]},
+                    "message": f"message {i + 1} in {conversation.id}",
+                }
+            )
+        with self._lock:
+            self.conversations[conversation.id] = conversation
+            self._tokens[conversation.id] = self._tokens[node]
+        return conversation
 
     def add_media(self, data: bytes, mime: str, owner: str = PHONE_NUMBER_ID) -> str:
         """Store a file as if a customer had sent it; returns its media id (for ``GET /{media-id}``)."""
@@ -205,6 +308,7 @@ class FakeGraphServer(FakePlatformServer):
         super().clear()
         with self._lock:
             self._sent.clear()
+            self.conversations.clear()
             self.media.clear()
             self.cdn_files.clear()
 
@@ -244,6 +348,11 @@ class FakeGraphServer(FakePlatformServer):
         method = request.method
         if edge is None and method == "GET":
             return self._lookup(request, node)
+        if edge == "conversations" and method == "GET" and node in self.pages:
+            return self._list_conversations(request, node)
+        if edge == "messages" and method == "GET" and node in self.conversations:
+            await asyncio.sleep(self.history_latency)
+            return self._list_messages(request, self.conversations[node])
         if edge == "messages" and method == "POST":
             body = await _json(request)
             if node in self.phone_numbers:
@@ -266,6 +375,45 @@ class FakeGraphServer(FakePlatformServer):
             wanted = {f.strip() for f in fields.split(",")} | {"id"}
             record = {k: v for k, v in record.items() if k in wanted}
         return JSONResponse(record)
+
+    def _list_conversations(self, request: Request, node: str) -> Response:
+        platform = request.query_params.get("platform", "messenger")
+        if platform not in ("messenger", "instagram"):
+            raise GraphFailure(400, 100, "(#100) param platform must be one of {MESSENGER, INSTAGRAM}")
+        with self._lock:
+            found = [c for c in self.conversations.values() if c.node == node and c.platform == platform]
+        found.sort(key=lambda c: c.updated_time, reverse=True)
+        records = [
+            {"id": c.id, "updated_time": c.updated_time, "participants": {"data": [c.customer, c.business]}}
+            for c in found
+        ]
+        return self._paged(request, records)
+
+    def _list_messages(self, request: Request, conversation: FakeConversation) -> Response:
+        with self._lock:
+            newest_first = [dict(m) for m in reversed(conversation.messages)]
+        return self._paged(request, newest_first)
+
+    def _paged(self, request: Request, records: list[dict[str, Any]]) -> Response:
+        """One page of ``records`` with Graph's cursor paging and field selection (``id`` always)."""
+        try:
+            limit = max(1, min(int(request.query_params.get("limit", 25)), 100))
+        except ValueError as exc:
+            raise GraphFailure(400, 100, "(#100) param limit must be a number") from exc
+        start = _offset(request.query_params.get("after"))
+        chunk = records[start : start + limit]
+        fields = request.query_params.get("fields")
+        if fields:
+            wanted = {f.strip() for f in fields.split(",")} | {"id"}
+            chunk = [{k: v for k, v in record.items() if k in wanted} for record in chunk]
+        body: dict[str, Any] = {"data": chunk}
+        if chunk:
+            body["paging"] = {"cursors": {"before": _cursor(start), "after": _cursor(start + len(chunk))}}
+            if start + len(chunk) < len(records):
+                query = {k: v for k, v in request.query_params.items() if k != "access_token"}
+                query["after"] = _cursor(start + len(chunk))
+                body["paging"]["next"] = f"{self.url}{request.url.path}?{urlencode(query)}"
+        return JSONResponse(body)
 
     def _whatsapp_send(self, node: str, body: dict[str, Any]) -> Response:
         if body.get("messaging_product") != "whatsapp":

@@ -26,6 +26,7 @@ class InstagramPlatform(Platform):
     needs_webhook = True
     can_register_webhook = False  # Meta webhooks are set in the App Dashboard
     has_handshake = True
+    history_import = True
     client_class: ClassVar[type[VendorClient]] = InstagramClient
 
     def verify(

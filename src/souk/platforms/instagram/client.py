@@ -26,6 +26,16 @@ class InstagramClient(SendAPIClient):
         """The linked Page when configured; ``me`` (the token's Page or IG user) otherwise."""
         return str(self.config.get("pageID") or "me")
 
+    @property
+    def history_node(self) -> str:
+        """The linked Page (Facebook Login); ``me``, the Instagram account itself, with Instagram Login."""
+        return str(self.config.get("pageID") or "me")
+
+    @property
+    def business_ids(self) -> frozenset[str]:
+        """The ids the business side appears under in ``from``/``participants``."""
+        return frozenset({self.account_id} | ({str(self.config["pageID"])} if self.config.get("pageID") else set()))
+
     async def get_channel_info(self, channel_id: str = "") -> ChannelInfo:
         """Look up the Instagram account with the token (``test-connection``)."""
         info = await self.graph.get(self.account_id, params={"fields": "id,username,name"})

@@ -20,6 +20,16 @@ class MessengerClient(SendAPIClient):
     def sender_path(self) -> str:
         return self.page_id
 
+    @property
+    def history_node(self) -> str:
+        """The node whose ``conversations`` edge lists this channel's threads."""
+        return self.page_id
+
+    @property
+    def business_ids(self) -> frozenset[str]:
+        """The ids the business side appears under in ``from``/``participants``."""
+        return frozenset({self.page_id})
+
     async def get_channel_info(self, channel_id: str = "") -> ChannelInfo:
         """Look up the Page with its token: proves the token belongs to that Page (``test-connection``)."""
         info = await self.graph.get(self.page_id, params={"fields": "id,name,username,link"})

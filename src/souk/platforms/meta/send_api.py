@@ -32,6 +32,16 @@ class SendAPIClient(VendorClient):
         )
 
     @property
+    def history_node(self) -> str:
+        """The node whose ``conversations`` edge lists this channel's threads (Conversations API)."""
+        raise NotImplementedError
+
+    @property
+    def business_ids(self) -> frozenset[str]:
+        """The ids the business side appears under in the Conversations API's ``from`` and ``participants``."""
+        raise NotImplementedError
+
+    @property
     def sender_path(self) -> str:
         """The ``{id}/messages`` node the Send API is called on."""
         raise NotImplementedError

@@ -22,6 +22,10 @@ class TelegramPlatform(Platform):
     needs_webhook = True
     can_register_webhook = True  # setWebhook
     has_handshake = False
+    no_history_reason = (
+        "Telegram's Bot API gives no message history: new messages arrive live through the webhook, from the "
+        "moment the bot is in the chat."
+    )
     client_class = TelegramClient
 
     def verify(

@@ -26,6 +26,7 @@ class WAHAPlatform(Platform):
     needs_webhook = True
     can_register_webhook = True
     has_handshake = False
+    history_import = True
     client_class = WAHAClient
 
     def verify(

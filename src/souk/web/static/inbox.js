@@ -1,4 +1,5 @@
-// The inbox: channels (with what each needs) and the latest conversations, read from the JSON API.
+// The inbox: channels (with what each needs, and their history import) and the latest conversations, read from
+// the JSON API.
 document.getElementById("logout").addEventListener("click", async () => {
   await fetch("/api/v1/auth/logout", { method: "POST" });
   window.location = "/login";
@@ -25,6 +26,83 @@ function badge(text, title) {
   return span;
 }
 
+const POLL_MS = 1000;
+
+// -- history import: a button per channel whose platform gives history, and a progress bar while one runs
+
+function importControls(ch) {
+  const box = document.createElement("div");
+  box.className = "import";
+  const start = document.createElement("button");
+  start.type = "button";
+  start.className = "import-start";
+  start.textContent = "Import history";
+  const bar = document.createElement("progress");
+  bar.className = "import-bar";
+  bar.hidden = true;
+  bar.setAttribute("aria-label", `History import of ${ch.name}`);
+  const status = document.createElement("span");
+  status.className = "import-status muted";
+  status.setAttribute("role", "status");
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "import-cancel secondary";
+  cancel.textContent = "Cancel";
+  cancel.hidden = true;
+  box.append(start, bar, status, cancel);
+  const ui = { ch, start, bar, status, cancel, workflowId: null };
+  start.addEventListener("click", () => startImport(ui));
+  cancel.addEventListener("click", () => cancelImport(ui));
+  const last = ch.config && ch.config.importWorkflowId;
+  if (last) follow(ui, last, true);
+  return box;
+}
+
+async function startImport(ui) {
+  ui.start.disabled = true;
+  ui.status.textContent = "Starting…";
+  const res = await fetch(`/api/v1/channels/${ui.ch.id}/import-history`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ strategy: "all", limit: 100 }),
+  });
+  const body = await res.json().catch(() => ({}));
+  if (res.status === 202 || res.status === 409) { follow(ui, body.workflow_id, false); return; }
+  ui.start.disabled = false;
+  ui.status.textContent = body.detail || `Import failed (HTTP ${res.status})`;
+}
+
+async function cancelImport(ui) {
+  if (!ui.workflowId) return;
+  ui.cancel.disabled = true;
+  await fetch(`/api/v1/channels/${ui.ch.id}/import-history/${encodeURIComponent(ui.workflowId)}`, { method: "DELETE" });
+}
+
+function describe(p) {
+  const threads = p.chats_total == null ? `${p.chats_done} conversations` : `${p.chats_done}/${p.chats_total} conversations`;
+  return `${threads} · ${p.messages_done} messages read, ${p.messages_imported} new`;
+}
+
+// Poll the progress endpoint until the import ends; ``quiet``: an earlier import found on load shows only if it runs.
+async function follow(ui, workflowId, quiet) {
+  ui.workflowId = workflowId;
+  for (;;) {
+    const p = await api(`/api/v1/channels/${ui.ch.id}/import-history/${encodeURIComponent(workflowId)}`);
+    if (!p) { if (!quiet) ui.status.textContent = "Import progress unavailable"; ui.start.disabled = false; return; }
+    const running = p.state === "running" || p.state === "cancelling";
+    if (quiet && !running) return;
+    quiet = false;
+    ui.bar.hidden = !running;
+    ui.cancel.hidden = !running;
+    ui.start.disabled = running;
+    ui.bar.closest("li").dataset.importState = p.state;
+    if (p.chats_total) { ui.bar.max = p.chats_total; ui.bar.value = p.chats_done; } else { ui.bar.removeAttribute("value"); }
+    ui.status.textContent = running ? `Importing… ${describe(p)}` : `Import ${p.state}: ${describe(p)}`;
+    if (!running) { ui.cancel.disabled = false; loadConversations(); return; }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
 async function loadChannels() {
   const [types, channels] = await Promise.all([api("/api/v1/channel-types"), api("/api/v1/channels?limit=100")]);
   const list = document.getElementById("channel-list");
@@ -39,6 +117,7 @@ async function loadChannels() {
       li.append(badge("requires partner credentials",
         "This platform has no public API: the channel works with credentials from a partner agreement."));
     }
+    if (type.history_import) li.append(importControls(ch));
     list.append(li);
   }
 }
