@@ -19,9 +19,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
-## run: serve the API and the inbox on 127.0.0.1:8000 with SQLite, NATS and Temporal (Ctrl-C stops all)
+## run: serve the API and the inbox on 127.0.0.1:8000 with SQLite, NATS and Temporal (Ctrl-C stops all);
+##      `make run DEMO=1` also plays simulated customers on a demo Telegram channel
 run: $(VENV)/.installed-run
-	$(BIN)/souk run
+	$(BIN)/souk run $(if $(DEMO),--demo,)
 
 ## test: the whole suite, on SQLite and on PostgreSQL
 test: $(VENV)/.installed-test chromium

@@ -85,6 +85,9 @@ def run(
     host: Annotated[str | None, typer.Option(help="Address to listen on (SOUK_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (SOUK_PORT).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (SOUK_DATA_DIR).")] = None,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Also play simulated Telegram customers (`souk simulate`; SOUK_DEMO).")
+    ] = False,
 ) -> None:
     """Everything in one process: migrate, load the demo, start NATS and Temporal children, serve API + inbox.
 
@@ -137,13 +140,17 @@ def run(
             lifespan="on",
         )
         server = uvicorn.Server(config)
-        asyncio.run(_serve_supervised(server, supervisor))
+        customers = (url, creds["api_key"]) if demo or settings.demo else None
+        if customers:
+            out.print("  Simulated customers write on a demo Telegram channel; watch them in the inbox.\n")
+        asyncio.run(_serve_supervised(server, supervisor, customers))
     finally:
         supervisor.stop_all()
 
 
-async def _serve_supervised(server: Any, supervisor: Any) -> None:
-    """Serve, and restart a child (NATS, Temporal) that dies while we run."""
+async def _serve_supervised(server: Any, supervisor: Any, customers: tuple[str, str] | None = None) -> None:
+    """Serve, and restart a child (NATS, Temporal) that dies while we run; with ``customers`` (URL, API key), play
+    the simulated ones once the server is up."""
 
     async def _watch() -> None:
         while True:
@@ -156,11 +163,24 @@ async def _serve_supervised(server: Any, supervisor: Any) -> None:
                 except Exception as exc:  # keep serving; /readyz shows the dependency is down
                     console.print(f"[red]could not restart {name}: {exc}[/red]")
 
+    async def _simulate() -> None:
+        from souk.simulate import simulate
+
+        while not server.started:
+            await asyncio.sleep(0.2)
+        try:
+            await simulate(*customers, rounds=None, pause=5.0, say=lambda line: console.print(line, markup=False))
+        except Exception as exc:  # the demo must never take the server down
+            console.print(f"[yellow]the simulated customers stopped: {exc}[/yellow]")
+
     watcher = asyncio.create_task(_watch())
+    simulation = asyncio.create_task(_simulate()) if customers else None
     try:
         await server.serve()
     finally:
         watcher.cancel()
+        if simulation is not None:
+            simulation.cancel()
 
 
 async def _demo(settings: Settings) -> dict[str, Any]:
@@ -266,6 +286,39 @@ def migrate_current() -> None:
 
 
 # -- demo ------------------------------------------------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    url: Annotated[str | None, typer.Option(help="Souk's address (default: this machine's `souk run`).")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="An API key of the tenant to play (default: the demo tenant's).")
+    ] = None,
+    rounds: Annotated[int, typer.Option(help="Times to play the customers' scripts; 0 plays until Ctrl-C.")] = 0,
+    pause: Annotated[float, typer.Option(help="Seconds between a reply and the next customer message.")] = 3.0,
+) -> None:
+    """Play customers writing to the shop on a simulated Telegram: no account needed, the AI agent answers.
+
+    Start `souk run` (or `make run`) first, then open the inbox to watch the conversations arrive live.
+    """
+    import httpx
+
+    from souk.core.demo import credentials_path
+    from souk.simulate import simulate as play
+
+    settings = _settings()
+    base = url or f"http://{settings.host}:{settings.port}"
+    if api_key is None:
+        path = credentials_path(settings.data_dir)
+        if not path.exists():
+            raise _fail(f"no demo credentials at {path}: start `souk run` first, or pass --api-key")
+        api_key = json.loads(path.read_text())["api_key"]
+    try:
+        asyncio.run(play(base, api_key, rounds=rounds or None, pause=pause))
+    except KeyboardInterrupt:
+        pass
+    except httpx.HTTPError as exc:
+        raise _fail(f"Souk at {base} did not answer as expected ({exc}); is `souk run` running?") from exc
 
 
 @app.command()
