@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Depends, Request
@@ -19,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.core.errors import Forbidden, Unauthorized
 from souk.core.models import ApiKey, Role, User, WebSession
+from souk.core.observability import log
 from souk.core.security import sha256_hex
+from souk.db.engine import Database
 from souk.db.types import utcnow
 
 SESSION_COOKIE = "souk_session"
@@ -53,13 +56,27 @@ class Ctx:
         return self.principal.tenant_id
 
 
-async def _from_api_key(session: AsyncSession, key: str) -> Principal:
+_touches: set[asyncio.Task[None]] = set()
+
+
+async def _touch(db: Database, key_id: uuid.UUID, now: datetime) -> None:
+    """Record when a key was last used. Best effort, after the lookup: a request never waits for this write."""
+    try:
+        async with db.system_session() as session:
+            await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+    except Exception as exc:  # a busy database: the next request a minute later records it
+        log.debug("last_used_at not recorded", key=str(key_id), error=str(exc))
+
+
+async def _from_api_key(db: Database, session: AsyncSession, key: str) -> Principal:
     row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == sha256_hex(key)))
     now = utcnow()
     if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise Unauthorized("invalid, expired or revoked API key", headers={"WWW-Authenticate": "Bearer"})
     if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        await session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+        task = asyncio.create_task(_touch(db, row.id, now))
+        _touches.add(task)
+        task.add_done_callback(_touches.discard)
     return Principal(row.tenant_id, Role(row.role), "api_key", row.id, f"key {row.prefix}…")
 
 
@@ -79,9 +96,9 @@ async def resolve_principal(request: Request, *, allow_cookie: bool = True) -> P
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()
     db = request.app.state.db
-    async with db.system_session() as session:
+    async with db.system_read_session() as session:
         if key:
-            return await _from_api_key(session, key)
+            return await _from_api_key(db, session, key)
         token = request.cookies.get(SESSION_COOKIE) if allow_cookie else None
         if token:
             return await _from_cookie(session, token)

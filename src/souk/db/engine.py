@@ -99,6 +99,14 @@ class Database:
                 yield session
 
     @asynccontextmanager
+    async def system_read_session(self) -> AsyncIterator[AsyncSession]:
+        """A cross-tenant session that only reads (resolving an API key or a login cookie on every request)."""
+        async with self._read_maker() as session:
+            session.info[SYSTEM_KEY] = True
+            async with session.begin():
+                yield session
+
+    @asynccontextmanager
     async def system_session(self) -> AsyncIterator[AsyncSession]:
         """A cross-tenant session for infrastructure (routing webhooks, sweepers). Commits on success."""
         async with self._maker() as session:
