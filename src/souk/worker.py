@@ -63,6 +63,7 @@ WORKER_MODULES: list[str] = [
     "souk.commerce.import_jobs",
     "souk.workflows.worker",
     "souk.agent.responder",
+    "souk.automation.sweeper",
 ]
 
 
