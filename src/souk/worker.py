@@ -64,6 +64,7 @@ WORKER_MODULES: list[str] = [
     "souk.workflows.worker",
     "souk.agent.responder",
     "souk.automation.sweeper",
+    "souk.automation.webhooks",
 ]
 
 
