@@ -65,6 +65,7 @@ WORKER_MODULES: list[str] = [
     "souk.agent.responder",
     "souk.automation.sweeper",
     "souk.automation.webhooks",
+    "souk.automation.engine",
 ]
 
 
