@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from souk import __version__
 from souk.agent import api as agent_api
 from souk.automation import api as routing_api
-from souk.automation import rules_api, tools_api, webhooks_api
+from souk.automation import reports_api, rules_api, tools_api, webhooks_api
 from souk.bus.client import Bus
 from souk.channels import api as channels_api
 from souk.channels import waha_api, webhooks
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tools_api.router)
     app.include_router(webhooks_api.router)
     app.include_router(rules_api.router)
+    app.include_router(reports_api.router)
     app.include_router(pages.router)
     pages.mount_static(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
