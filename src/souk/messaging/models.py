@@ -130,6 +130,8 @@ class Conversation(UUIDPk, Timestamps, TenantScoped, Base):
         Index("idx_conversations_customer_created", "customer_id", "created_at"),
         Index("idx_conversations_thread_id", "thread_id", "created_at"),
         Index("ix_conversations_tenant_last_activity", "tenant_id", "last_activity"),
+        Index("ix_conversations_status_snoozed_until", "status", "snoozed_until"),
+        Index("ix_conversations_assignee_status", "assignee_id", "status"),
         # at most one active conversation per platform thread: concurrent first messages cannot open two
         Index(
             "uq_conversations_active_thread",

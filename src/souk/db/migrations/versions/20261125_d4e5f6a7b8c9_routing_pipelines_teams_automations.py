@@ -463,6 +463,8 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
+        batch_op.create_index("ix_conversations_status_snoozed_until", ["status", "snoozed_until"], unique=False)
+        batch_op.create_index("ix_conversations_assignee_status", ["assignee_id", "status"], unique=False)
 
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("pipeline_id", sa.Uuid(), nullable=True))
@@ -482,6 +484,8 @@ def downgrade() -> None:
         batch_op.drop_column("pipeline_id")
 
     with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversations_assignee_status")
+        batch_op.drop_index("ix_conversations_status_snoozed_until")
         batch_op.drop_constraint(batch_op.f("fk_conversations_pipeline_id_pipelines"), type_="foreignkey")
         batch_op.drop_constraint(batch_op.f("fk_conversations_team_id_teams"), type_="foreignkey")
         batch_op.drop_constraint(batch_op.f("fk_conversations_stage_id_pipeline_stages"), type_="foreignkey")
