@@ -129,6 +129,8 @@ async def test_a_pipelines_team_auto_assigns_new_conversations_to_online_agents(
     assignees = [c["assignee_id"] for c in convs]
     assert away not in assignees
     assert sorted(assignees.count(u) for u in (amal, badr)) == [2, 3]
+    mine = await client.get("/api/v1/conversations", params={"assignee_id": amal}, headers=tenant.headers)
+    assert mine.json()["total"] == assignees.count(amal)
     agents = {a["id"]: a for a in (await client.get("/api/v1/agents", headers=tenant.headers)).json()}
     assert agents[away]["availability"] == "away"
     assert agents[amal]["open_conversations"] + agents[badr]["open_conversations"] == 5

@@ -29,6 +29,8 @@ async def test_labels_on_conversations_and_customers(client: httpx.AsyncClient, 
     assert r.json()["labels"] == ["vip"]
     r = await client.delete(f"/api/v1/conversations/{conv.id}/labels/refund", headers=tenant.headers)
     assert r.json()["labels"] == ["vip"]
+    listed = await client.get("/api/v1/conversations", params={"label": "VIP"}, headers=tenant.headers)
+    assert [c["id"] for c in listed.json()["items"]] == [str(conv.id)]
     counts = (await client.get("/api/v1/labels", headers=tenant.headers)).json()
     assert counts == [{"name": "vip", "conversations": 1, "customers": 1}]
     bad = await client.post(f"/api/v1/conversations/{conv.id}/labels", json={"labels": ["!!"]}, headers=tenant.headers)
