@@ -25,7 +25,7 @@ T0 = int(time.time())
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"run_worker_in_process": True})
+    return settings.model_copy(update={"run_worker_in_process": True, "automation_poll_seconds": 0.2})
 
 
 @pytest.fixture

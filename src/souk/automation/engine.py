@@ -51,7 +51,6 @@ SUBJECTS = [
     "souk.*.order.status_changed",
 ]
 MAX_DEPTH = 4
-NO_REPLY_INTERVAL_SECONDS = 1.0
 
 
 def rule_event(event_type: str, data: dict[str, Any]) -> str | None:
@@ -502,4 +501,4 @@ async def _no_reply(ctx: WorkerContext) -> None:
             except Exception as exc:
                 log.warning("no-reply sweep failed; will retry", error=str(exc))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ctx.stopping.wait(), timeout=NO_REPLY_INTERVAL_SECONDS)
+                await asyncio.wait_for(ctx.stopping.wait(), timeout=ctx.settings.automation_poll_seconds)

@@ -13,8 +13,6 @@ from souk.db.types import utcnow
 from souk.messaging.models import Conversation, ConversationStatus
 from souk.worker import WorkerContext, register
 
-INTERVAL_SECONDS = 1.0
-
 
 async def sweep_once(ctx: WorkerContext) -> int:
     now = utcnow()
@@ -43,4 +41,4 @@ async def _snooze_sweeper(ctx: WorkerContext) -> None:
         except Exception as exc:
             log.warning("snooze sweep failed; will retry", error=str(exc))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.stopping.wait(), timeout=INTERVAL_SECONDS)
+            await asyncio.wait_for(ctx.stopping.wait(), timeout=ctx.settings.automation_poll_seconds)

@@ -237,9 +237,10 @@ async def _deliver(ctx: WorkerContext) -> None:
             except Exception as exc:
                 log.warning("webhook delivery loop failed; will retry", error=str(exc))
                 due = None
-            wait = 1.0
+            # idle: wake when this process writes a delivery, when the next retry is due, or at the next poll
+            wait = ctx.settings.automation_poll_seconds
             if due is not None:
-                wait = min(max((due - utcnow()).total_seconds(), 0.05), 1.0)
+                wait = min(max((due - utcnow()).total_seconds(), 0.05), wait)
             _wake_event().clear()
             waiters = [asyncio.ensure_future(_wake_event().wait()), asyncio.ensure_future(ctx.stopping.wait())]
             await asyncio.wait(waiters, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
