@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from souk.agent import config as agent_config
 from souk.agent import service as agent_service
 from souk.agent.language import detect
-from souk.automation import routing, tools, webhooks
+from souk.automation import interest, routing, tools, webhooks
 from souk.automation.models import AutomationRule, AutomationRun, CannedResponse, WebhookSubscription
 from souk.automation.rules import EVENTS, compile_regex
 from souk.bus.subscribe import consume_events
@@ -404,6 +404,8 @@ async def handle_event(ctx: WorkerContext, http: httpx.AsyncClient, event: dict[
     kind = rule_event(event.get("type", ""), data)
     if kind is None or not event.get("tenant_id"):
         return
+    if kind not in await interest.rule_events(ctx.db, uuid.UUID(event["tenant_id"])):
+        return  # no rule listens to it: no transaction at all
     chain = (data.get("automation") or {}).get("rules") or []
     depth = int((data.get("automation") or {}).get("depth") or 0)
     facts = Facts(uuid.UUID(event["tenant_id"]), str(event["id"]), kind, data, list(chain), depth)

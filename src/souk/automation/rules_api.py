@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from souk.automation import rules
+from souk.automation import interest, rules
 from souk.automation.models import (
     AutomationRule,
     AutomationRun,
@@ -137,6 +137,7 @@ async def create_rule(body: RuleIn, ctx: Ctx = Depends(admin)) -> RuleOut:
     ctx.session.add(rule)
     await ctx.session.flush()
     await ctx.session.refresh(rule)
+    interest.changed(ctx.session, ctx.tenant_id)
     audit.record(ctx, "automation_rule.created", "automation_rule", rule.id, after=body.model_dump(mode="json"))
     return RuleOut.model_validate(rule)
 
@@ -154,6 +155,7 @@ async def replace_rule(rule_id: uuid.UUID, body: RuleIn, ctx: Ctx = Depends(admi
         setattr(rule, key, value)
     await ctx.session.flush()
     await ctx.session.refresh(rule)
+    interest.changed(ctx.session, ctx.tenant_id)
     audit.record(ctx, "automation_rule.updated", "automation_rule", rule.id, after=body.model_dump(mode="json"))
     return RuleOut.model_validate(rule)
 
@@ -161,6 +163,7 @@ async def replace_rule(rule_id: uuid.UUID, body: RuleIn, ctx: Ctx = Depends(admi
 @router.delete("/automation-rules/{rule_id}", summary="Delete a rule and its log", status_code=204)
 async def delete_rule(rule_id: uuid.UUID, ctx: Ctx = Depends(admin)) -> Response:
     await ctx.session.delete(await _rule(ctx, rule_id))
+    interest.changed(ctx.session, ctx.tenant_id)
     audit.record(ctx, "automation_rule.deleted", "automation_rule", rule_id)
     return Response(status_code=204)
 

@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from souk.automation import interest
 from souk.automation.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from souk.bus.subscribe import consume_events
 from souk.core.observability import log
@@ -113,6 +114,8 @@ async def fan_out(ctx: WorkerContext, event: dict[str, Any]) -> int:
     tenant, event_type = event.get("tenant_id"), event.get("type")
     if not tenant or not event_type:
         return 0
+    if not matches(list(await interest.subscription_patterns(ctx.db, uuid.UUID(tenant))), event_type):
+        return 0  # nobody subscribed: no transaction at all
     made = 0
     async with ctx.db.tenant_session(uuid.UUID(tenant)) as session:
         subs = (await session.scalars(select(WebhookSubscription).where(WebhookSubscription.active.is_(True)))).all()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 from sqlalchemy import select
 
-from souk.automation import webhooks
+from souk.automation import interest, webhooks
 from souk.automation.models import WebhookAttempt, WebhookDelivery, WebhookSubscription
 from souk.core import audit
 from souk.core.auth import Ctx, admin
@@ -121,6 +121,7 @@ async def create_subscription(body: SubscriptionIn, ctx: Ctx = Depends(admin)) -
     )
     ctx.session.add(sub)
     await ctx.session.flush()
+    interest.changed(ctx.session, ctx.tenant_id)
     audit.record(ctx, "webhook.created", "webhook", sub.id, after={"url": sub.url, "events": sub.events})
     return _out(sub, reveal=True)
 
@@ -146,12 +147,14 @@ async def update_subscription(
         if value is not None:
             setattr(sub, name, str(value) if name == "url" else value)
     await ctx.session.flush()
+    interest.changed(ctx.session, ctx.tenant_id)
     return _out(sub)
 
 
 @router.delete("/webhooks/{subscription_id}", summary="Delete a subscription and its log", status_code=204)
 async def delete_subscription(subscription_id: uuid.UUID, ctx: Ctx = Depends(admin)) -> Response:
     await ctx.session.delete(await _sub(ctx, subscription_id))
+    interest.changed(ctx.session, ctx.tenant_id)
     return Response(status_code=204)
 
 
