@@ -12,6 +12,8 @@ from starlette.types import Receive, Scope, Send
 
 from souk import __version__
 from souk.agent import api as agent_api
+from souk.automation import api as routing_api
+from souk.automation import reports_api, rules_api, tools_api, webhooks_api
 from souk.bus.client import Bus
 from souk.channels import api as channels_api
 from souk.channels import history_api, waha_api, webhooks
@@ -134,6 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commerce_api.router)
     app.include_router(agent_api.router)
     app.include_router(live.router)
+    app.include_router(routing_api.router)
+    app.include_router(tools_api.router)
+    app.include_router(webhooks_api.router)
+    app.include_router(rules_api.router)
+    app.include_router(reports_api.router)
     app.include_router(pages.router)
     pages.mount_static(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -64,6 +64,13 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(10.0, gt=0, description="How often sweepers look for stuck work.")
     sweep_after_seconds: float = Field(30.0, gt=0, description="Age after which unprocessed work is re-published.")
     inbound_ack_wait_seconds: float = Field(30.0, gt=0, description="Redeliver an inbound event not acked within.")
+    webhook_retry_base_seconds: float = Field(
+        10.0, gt=0, description="First outgoing-webhook retry delay; doubles each attempt (capped at an hour)."
+    )
+    automation_poll_seconds: float = Field(
+        2.0, gt=0, description="How often the snooze, no-reply and webhook-delivery loops look for due work."
+    )
+    webhook_max_attempts: int = Field(10, ge=1, description="Outgoing-webhook attempts before a delivery is failed.")
     media_dir: Path | None = Field(None, description="Directory of the local media store; default <data_dir>/media.")
     media_store: Literal["local", "s3"] = Field("local", description="Where media bytes are kept.")
     media_max_bytes: int = Field(100 * 1024 * 1024, gt=0, description="Largest media file downloaded (bytes).")

@@ -63,6 +63,9 @@ WORKER_MODULES: list[str] = [
     "souk.commerce.import_jobs",
     "souk.workflows.worker",
     "souk.agent.responder",
+    "souk.automation.sweeper",
+    "souk.automation.webhooks",
+    "souk.automation.engine",
 ]
 
 

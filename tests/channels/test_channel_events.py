@@ -23,7 +23,6 @@ EXPECTED = [
 
 
 async def test_each_change_publishes_its_event_once(client, app, tenant, channel_configs, nats_url):
-    import uuid
 
     nc = await nats.connect(nats_url)
     got: list[dict] = []
@@ -38,7 +37,8 @@ async def test_each_change_publishes_its_event_once(client, app, tenant, channel
     await client.post(base + "/configure-webhook", headers=tenant.headers, json={"webhook_url": HOOK_BASE})
     await client.post(base + "/activate", headers=tenant.headers)
     await client.post(base + "/deactivate", headers=tenant.headers)
-    await client.post(base + "/associate-pipeline", headers=tenant.headers, json={"pipeline_id": str(uuid.uuid4())})
+    pid = (await client.post("/api/v1/pipelines", headers=tenant.headers, json={"name": "Sales"})).json()["id"]
+    await client.post(base + "/associate-pipeline", headers=tenant.headers, json={"pipeline_id": pid})
     await client.post(base + "/disassociate-pipeline", headers=tenant.headers)
     await client.delete(base, headers=tenant.headers)
     # a refused change (illegal transition) emits nothing

@@ -242,7 +242,13 @@ async def test_pipeline_association(client, tenant, channel_configs):
     import uuid
 
     ch = await create(client, tenant, "telegram", channel_configs["telegram"])
-    pid = str(uuid.uuid4())
+    r = await client.post(
+        f"/api/v1/channels/{ch['id']}/associate-pipeline",
+        headers=tenant.headers,
+        json={"pipeline_id": str(uuid.uuid4())},
+    )
+    assert r.status_code == 404 and r.json()["errors"][0]["field"] == "pipeline_id"
+    pid = (await client.post("/api/v1/pipelines", headers=tenant.headers, json={"name": "Sales"})).json()["id"]
     r = await client.post(
         f"/api/v1/channels/{ch['id']}/associate-pipeline", headers=tenant.headers, json={"pipeline_id": pid}
     )

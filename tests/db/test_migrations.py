@@ -14,7 +14,7 @@ from souk.db.registry import load_models
 
 #: full-text machinery the search migrations create with raw SQL, per database (FTS5 shadow tables, expression
 #: indexes); it has no model, by design
-SEARCH_OBJECTS = re.compile(r"^(products|knowledge_base)_fts(_\w+)?$|_search_(tsv|trgm)$")
+SEARCH_OBJECTS = re.compile(r"^(products|knowledge_base|messages)_fts(_\w+)?$|_search_(tsv|trgm)$")
 
 
 def _diff(sync_conn):

@@ -17,7 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from souk.channels.models import TRANSITIONS, Channel, ChannelStatus
 from souk.core import events
-from souk.core.errors import BadGateway, Conflict, NotFound, Unprocessable, validation_errors
+from souk.core.errors import BadGateway, Conflict, NotFound, Unprocessable, field_error, validation_errors
 from souk.core.models import Project
 from souk.core.secrets import mask
 from souk.db.types import utcnow
@@ -309,6 +309,11 @@ async def rotate_webhook_secret(session: AsyncSession, channel: Channel, http: h
 
 
 async def associate_pipeline(session: AsyncSession, channel: Channel, pipeline_id: uuid.UUID | None) -> None:
+    if pipeline_id is not None:
+        from souk.automation.models import Pipeline  # routing builds on channels
+
+        if await session.get(Pipeline, pipeline_id) is None:
+            raise NotFound("no such pipeline", errors=[field_error("pipeline_id", "not a pipeline of this tenant")])
     channel.pipeline_id = pipeline_id
     channel.updated_at = utcnow()
     await _flush(session)

@@ -186,8 +186,13 @@ def snippet(content: str, query: str, width: int = 24) -> str:
 
 #: search structures the migration creates outside the models (FTS5 tables and their shadow tables on SQLite,
 #: GIN expression indexes on PostgreSQL); autogenerate and the model/migration check must not see them
-SEARCH_TABLES = ("products_fts", "knowledge_base_fts")
-SEARCH_INDEXES = ("products_search_tsv", "products_search_trgm", "knowledge_base_search_tsv")
+SEARCH_TABLES = ("products_fts", "knowledge_base_fts", "messages_fts")
+SEARCH_INDEXES = (
+    "products_search_tsv",
+    "products_search_trgm",
+    "knowledge_base_search_tsv",
+    "messages_search_tsv",
+)
 
 
 def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:

@@ -7,11 +7,16 @@ published, so an event exists if and only if its change committed, and is delive
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.core.models import DomainEvent
+
+#: set while an automation rule's actions run: every event they raise carries it as ``payload["automation"]``, so the
+#: rule engine can tell which rules caused an event (its loop guard)
+CAUSED_BY: ContextVar[dict[str, Any] | None] = ContextVar("souk_event_caused_by", default=None)
 
 
 def subject_for(tenant_id: uuid.UUID, event_type: str) -> str:
@@ -20,6 +25,9 @@ def subject_for(tenant_id: uuid.UUID, event_type: str) -> str:
 
 def emit(session: AsyncSession, tenant_id: uuid.UUID, event_type: str, payload: dict[str, Any]) -> DomainEvent:
     """Queue ``event_type`` (e.g. ``channel.created``) for publication once the transaction commits."""
+    cause = CAUSED_BY.get()
+    if cause is not None:
+        payload = {**payload, "automation": cause}
     event = DomainEvent(
         id=uuid.uuid4(),
         tenant_id=tenant_id,

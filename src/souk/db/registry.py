@@ -14,6 +14,7 @@ MODEL_MODULES = [
     "souk.messaging.outbox_models",
     "souk.commerce.models",
     "souk.agent.models",
+    "souk.automation.models",
 ]
 
 

@@ -220,8 +220,32 @@ def conversations_query(
     status: str | None = None,
     customer_id: uuid.UUID | None = None,
     updated_since: datetime | None = None,
+    assignee_id: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
+    pipeline_id: uuid.UUID | None = None,
+    stage_id: uuid.UUID | None = None,
+    label: str | None = None,
+    unassigned: bool | None = None,
 ) -> Select[tuple[Conversation]]:
     stmt = select(Conversation).order_by(Conversation.last_activity.desc(), Conversation.id.desc())
+    for column, value in (
+        (Conversation.assignee_id, assignee_id),
+        (Conversation.team_id, team_id),
+        (Conversation.pipeline_id, pipeline_id),
+        (Conversation.stage_id, stage_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if unassigned is not None:
+        stmt = stmt.where(Conversation.assignee_id.is_(None) if unassigned else Conversation.assignee_id.is_not(None))
+    if label:
+        from souk.automation.models import Label  # labels live with the working tools
+
+        stmt = stmt.where(
+            Conversation.id.in_(
+                select(Label.target_id).where(Label.target_type == "conversation", Label.name == label.casefold())
+            )
+        )
     if channel_id:
         stmt = stmt.where(Conversation.channel_id == channel_id)
     if status:
@@ -273,9 +297,24 @@ async def list_conversations(
     updated_since: datetime | None = Query(
         None, description="Only conversations with activity or changes at or after this time (UTC if no zone)."
     ),
+    assignee_id: uuid.UUID | None = Query(None, description="Only this person's conversations."),
+    team_id: uuid.UUID | None = Query(None, description="Only this team's conversations."),
+    pipeline_id: uuid.UUID | None = Query(None, description="Only this pipeline's conversations."),
+    stage_id: uuid.UUID | None = Query(None, description="Only conversations in this stage."),
+    label: str | None = Query(None, max_length=64, description="Only conversations with this label."),
+    unassigned: bool | None = Query(None, description="true: nobody has them; false: somebody has."),
 ) -> ConversationList:
     stmt = conversations_query(
-        channel_id=channel_id, status=status, customer_id=customer_id, updated_since=updated_since
+        channel_id=channel_id,
+        status=status,
+        customer_id=customer_id,
+        updated_since=updated_since,
+        assignee_id=assignee_id,
+        team_id=team_id,
+        pipeline_id=pipeline_id,
+        stage_id=stage_id,
+        label=label,
+        unassigned=unassigned,
     )
     rows, total = await _page(ctx.session, stmt, params)
     items = await render_conversations(ctx.session, [r[0] for r in rows])

@@ -136,9 +136,13 @@ async def apply_message(
     # an echo is addressed to the customer; an inbound message comes from them
     customer_party = Party(external_id=ev.recipient_id or ev.thread_id) if outbound else ev.sender
     identity, customer = await identity_for(session, channel, customer_party)
-    conv, _ = await conversation_for(
+    conv, opened = await conversation_for(
         session, channel, ev.thread_id, customer, identity, ev.timestamp, inbound=not outbound, group=ev.group
     )
+    if opened:
+        from souk.automation.routing import route_new_conversation  # routing builds on messaging
+
+        await route_new_conversation(session, channel, conv, customer)
     msg = Message(
         id=uuid.uuid4(),
         channel_id=channel.id,
@@ -241,8 +245,15 @@ async def _count(session: AsyncSession, channel: Channel, conv: Conversation, cu
             conv.last_inbound_at = msg.timestamp
         if customer.last_message_at is None or msg.timestamp > customer.last_message_at:
             customer.last_message_at = msg.timestamp
-        if conv.status == "resolved":
-            conv.status = "open"  # a resolved conversation reopens on a new inbound message
+        if conv.status in ("resolved", "snoozed"):
+            # a resolved or snoozed conversation reopens on a new inbound message
+            events.emit(
+                session,
+                channel.tenant_id,
+                "conversation.reopened",
+                {"conversation_id": str(conv.id), "from": conv.status, "to": "open", "by": "inbound"},
+            )
+            conv.status, conv.snoozed_until = "open", None
         await session.execute(
             update(Channel)
             .where(Channel.id == channel.id)

@@ -96,6 +96,8 @@ class Customer(UUIDPk, TenantScoped, Base):
     lead_score: Mapped[int] = mapped_column(Integer, default=0)
     last_stage_change: Mapped[datetime] = mapped_column(default=utcnow)
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    #: the pipeline the contact works in: its later conversations stay there whatever the channel (seed 004)
+    pipeline_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pipelines.id", ondelete="SET NULL"))
 
 
 class ChannelIdentity(UUIDPk, TenantScoped, Base):
@@ -130,6 +132,8 @@ class Conversation(UUIDPk, Timestamps, TenantScoped, Base):
         Index("idx_conversations_customer_created", "customer_id", "created_at"),
         Index("idx_conversations_thread_id", "thread_id", "created_at"),
         Index("ix_conversations_tenant_last_activity", "tenant_id", "last_activity"),
+        Index("ix_conversations_status_snoozed_until", "status", "snoozed_until"),
+        Index("ix_conversations_assignee_status", "assignee_id", "status"),
         # at most one active conversation per platform thread: concurrent first messages cannot open two
         Index(
             "uq_conversations_active_thread",
@@ -159,6 +163,12 @@ class Conversation(UUIDPk, Timestamps, TenantScoped, Base):
     ai_agent: Mapped[str | None] = mapped_column(String(50))
     handoff_at: Mapped[datetime | None]
     handoff_reason: Mapped[str | None] = mapped_column(String(200))
+    #: routing (issue 11): the pipeline and stage, the team, when a snooze ends, when it was resolved
+    pipeline_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pipelines.id", ondelete="SET NULL"))
+    stage_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pipeline_stages.id", ondelete="SET NULL"))
+    team_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    snoozed_until: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
 
 
 class Direction(enum.StrEnum):

@@ -119,6 +119,11 @@ class ConversationOut(BaseModel):
         description="When the bot handed over to a person; it stays silent until released."
     )
     handoff_reason: str | None
+    pipeline_id: uuid.UUID | None = Field(None, description="The pipeline the conversation was routed to.")
+    stage_id: uuid.UUID | None = Field(None, description="Its stage in that pipeline.")
+    team_id: uuid.UUID | None = Field(None, description="The team it belongs to, if any.")
+    snoozed_until: datetime | None = Field(None, description="When a snoozed conversation reopens by itself.")
+    resolved_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
     channel: ChannelSummary | None
