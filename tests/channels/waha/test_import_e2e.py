@@ -70,7 +70,7 @@ async def test_import_survives_a_killed_worker_and_ends_with_exactly_every_messa
         async def partway() -> bool:
             return await count_messages(app, channel["id"]) >= 2000
 
-        await _until(partway, 120, "the import to get going")
+        await _until(partway, 240, "the import to get going")
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         at_kill = await count_messages(app, channel["id"])
