@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# tests spend most of their time waiting (servers, databases, subprocesses): more workers than cores overlap it
+TEST_WORKERS ?= 4
 
 .PHONY: run test lint fmt clean chromium
 
@@ -27,7 +29,7 @@ run: $(VENV)/.installed-run
 ## test: the whole suite, on SQLite and on PostgreSQL
 test: $(VENV)/.installed-test chromium
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## chromium: Debian's Chromium for the browser tests (installed when missing and running as root)
 chromium:
