@@ -266,7 +266,11 @@ async def auto_assign(
     session: AsyncSession, team: Team, conversations: Sequence[Conversation], *, emit: bool = True
 ) -> int:
     """Assign ``conversations`` among the team's online members (round-robin or least-open, within each member's
-    cap). Conversations nobody has room for stay with the team, unassigned. Returns how many were assigned."""
+    cap). Conversations nobody has room for stay with the team, unassigned. Returns how many were assigned.
+
+    The team row is locked first (PostgreSQL; SQLite's writers are serial already) and re-read, so concurrent
+    assignments see each other's choices instead of all picking the same next member."""
+    await session.refresh(team, with_for_update=True)
     pool = await candidates(session, team)
     assigned = 0
     for conversation in conversations:
