@@ -15,8 +15,7 @@ from souk.channels.models import Channel
 from souk.core import audit
 from souk.core.auth import Ctx, agent
 from souk.core.errors import Conflict, NotFound, Unprocessable, field_error
-from souk.messaging.api import render_conversations
-from souk.messaging.models import Conversation
+from souk.messaging.api import conversation_or_404, render_conversation
 from souk.messaging.schemas import ConversationOut
 
 router = APIRouter(tags=["agent"])
@@ -90,32 +89,18 @@ async def get_thread(thread_id: str, ctx: Ctx = Depends(agent)) -> ThreadOut:
     )
 
 
-async def _conversation(ctx: Ctx, conversation_id: uuid.UUID) -> Conversation:
-    conversation = await ctx.session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFound("no such conversation")
-    return conversation
-
-
-async def _out(ctx: Ctx, conversation: Conversation) -> ConversationOut:
-    await ctx.session.flush()
-    await ctx.session.refresh(conversation)
-    (out,) = await render_conversations(ctx.session, [conversation])
-    return out
-
-
 @router.post(
     "/api/v1/conversations/{conversation_id}/handoff",
     summary="Hand the conversation to a person: the bot stops answering it until released",
     response_model=ConversationOut,
 )
 async def handoff(conversation_id: uuid.UUID, body: HandoffIn, ctx: Ctx = Depends(agent)) -> ConversationOut:
-    conversation = await _conversation(ctx, conversation_id)
+    conversation = await conversation_or_404(ctx.session, conversation_id)
     await service.hand_off(ctx.session, conversation, body.reason)
     if ctx.principal.user_id is not None and conversation.assignee_id is None:
         conversation.assignee_id = ctx.principal.user_id
     audit.record(ctx, "conversation.handoff", "conversation", conversation.id, after={"reason": body.reason})
-    return await _out(ctx, conversation)
+    return await render_conversation(ctx.session, conversation)
 
 
 @router.post(
@@ -124,10 +109,10 @@ async def handoff(conversation_id: uuid.UUID, body: HandoffIn, ctx: Ctx = Depend
     response_model=ConversationOut,
 )
 async def release(conversation_id: uuid.UUID, ctx: Ctx = Depends(agent)) -> ConversationOut:
-    conversation = await _conversation(ctx, conversation_id)
+    conversation = await conversation_or_404(ctx.session, conversation_id)
     service.release(ctx.session, conversation)
     audit.record(ctx, "conversation.released", "conversation", conversation.id)
-    return await _out(ctx, conversation)
+    return await render_conversation(ctx.session, conversation)
 
 
 @router.put(
@@ -136,7 +121,7 @@ async def release(conversation_id: uuid.UUID, ctx: Ctx = Depends(agent)) -> Conv
     response_model=ConversationOut,
 )
 async def assign_ai_agent(conversation_id: uuid.UUID, body: AiAgentIn, ctx: Ctx = Depends(agent)) -> ConversationOut:
-    conversation = await _conversation(ctx, conversation_id)
+    conversation = await conversation_or_404(ctx.session, conversation_id)
     channel = await ctx.session.get(Channel, conversation.channel_id)
     if body.agent is not None and (channel is None or not channel.ai_agents_enabled):
         raise Unprocessable(
@@ -147,4 +132,4 @@ async def assign_ai_agent(conversation_id: uuid.UUID, body: AiAgentIn, ctx: Ctx 
     if body.agent is not None:
         service.release(ctx.session, conversation)
     audit.record(ctx, "conversation.ai_agent", "conversation", conversation.id, after={"agent": body.agent})
-    return await _out(ctx, conversation)
+    return await render_conversation(ctx.session, conversation)

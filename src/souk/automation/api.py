@@ -28,7 +28,7 @@ from souk.core.auth import Ctx, admin, agent
 from souk.core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
 from souk.core.models import Project, Role, User
 from souk.core.service import default_project
-from souk.messaging.api import render_conversations
+from souk.messaging.api import conversation_or_404, render_conversation
 from souk.messaging.models import Conversation, ConversationStatus
 from souk.messaging.schemas import ConversationOut
 
@@ -446,27 +446,13 @@ async def set_availability(user_id: uuid.UUID, body: PresenceIn, ctx: Ctx = Depe
 # -- a conversation's routing ------------------------------------------------------------------------------------
 
 
-async def _conversation(ctx: Ctx, conversation_id: uuid.UUID) -> Conversation:
-    conversation = await ctx.session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFound("no such conversation")
-    return conversation
-
-
-async def _conv_out(ctx: Ctx, conversation: Conversation) -> ConversationOut:
-    await ctx.session.flush()
-    await ctx.session.refresh(conversation)
-    (out,) = await render_conversations(ctx.session, [conversation])
-    return out
-
-
 @router.put(
     "/conversations/{conversation_id}/assignee",
     summary="Assign to a person and/or a team (a team alone auto-assigns when it is set to)",
     response_model=ConversationOut,
 )
 async def assign_conversation(conversation_id: uuid.UUID, body: AssignIn, ctx: Ctx = Depends(agent)) -> ConversationOut:
-    conversation = await _conversation(ctx, conversation_id)
+    conversation = await conversation_or_404(ctx.session, conversation_id)
     if body.assignee_id is None and body.team_id is None:
         conversation.assignee_id = None
         conversation.team_id = None
@@ -476,7 +462,7 @@ async def assign_conversation(conversation_id: uuid.UUID, body: AssignIn, ctx: C
             ctx.session, conversation, user_id=body.assignee_id, team_id=body.team_id, by=ctx.principal.label
         )
     audit.record(ctx, "conversation.assigned", "conversation", conversation.id, after=body.model_dump(mode="json"))
-    return await _conv_out(ctx, conversation)
+    return await render_conversation(ctx.session, conversation)
 
 
 @router.put(
@@ -487,11 +473,11 @@ async def assign_conversation(conversation_id: uuid.UUID, body: AssignIn, ctx: C
 async def set_conversation_status(
     conversation_id: uuid.UUID, body: StatusIn, ctx: Ctx = Depends(agent)
 ) -> ConversationOut:
-    conversation = await _conversation(ctx, conversation_id)
+    conversation = await conversation_or_404(ctx.session, conversation_id)
     await routing.set_status(
         ctx.session, conversation, body.status, snoozed_until=body.snoozed_until, by=ctx.principal.label
     )
-    return await _conv_out(ctx, conversation)
+    return await render_conversation(ctx.session, conversation)
 
 
 @router.put(
@@ -502,9 +488,9 @@ async def set_conversation_status(
 async def move_conversation(
     conversation_id: uuid.UUID, body: StageMoveIn, ctx: Ctx = Depends(agent)
 ) -> ConversationOut:
-    conversation = await _conversation(ctx, conversation_id)
+    conversation = await conversation_or_404(ctx.session, conversation_id)
     await routing.move_stage(ctx.session, conversation, body.stage_id, actor=ctx.principal.label, reason=body.reason)
-    return await _conv_out(ctx, conversation)
+    return await render_conversation(ctx.session, conversation)
 
 
 @router.get(
@@ -513,7 +499,7 @@ async def move_conversation(
     response_model=list[StageChangeOut],
 )
 async def stage_history(conversation_id: uuid.UUID, ctx: Ctx = Depends(agent)) -> list[StageChangeOut]:
-    await _conversation(ctx, conversation_id)
+    await conversation_or_404(ctx.session, conversation_id)
     rows = (
         await ctx.session.scalars(
             select(StageChange).where(StageChange.conversation_id == conversation_id).order_by(StageChange.at)

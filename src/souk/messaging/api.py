@@ -259,11 +259,19 @@ def conversations_query(
     return stmt
 
 
-async def _conversation(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
+async def conversation_or_404(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
     conv = await session.scalar(select(Conversation).where(Conversation.id == conversation_id))
     if conv is None:
         raise NotFound("no such conversation")
     return conv
+
+
+async def render_conversation(session: AsyncSession, conversation: Conversation) -> ConversationOut:
+    """One conversation as the API shows it, after the caller's changes (flushed and re-read)."""
+    await session.flush()
+    await session.refresh(conversation)
+    (out,) = await render_conversations(session, [conversation])
+    return out
 
 
 async def _event(session: AsyncSession, event_id: uuid.UUID, *, with_body: bool) -> tuple[InboundEvent, int]:
@@ -328,7 +336,7 @@ async def list_conversations(
     response_model=ConversationDetail,
 )
 async def get_conversation(conversation_id: uuid.UUID, ctx: Ctx = Depends(agent)) -> ConversationDetail:
-    conv = await _conversation(ctx.session, conversation_id)
+    conv = await conversation_or_404(ctx.session, conversation_id)
     (rendered,) = await render_conversations(ctx.session, [conv])
     by_direction = dict(
         (
@@ -381,7 +389,7 @@ async def conversation_messages(
                 for name in given
             ],
         )
-    conv = await _conversation(ctx.session, conversation_id)
+    conv = await conversation_or_404(ctx.session, conversation_id)
     key = (Message.timestamp, Message.id)
     stmt = select(Message).where(Message.conversation_id == conv.id)
     backward = before is not None or latest
