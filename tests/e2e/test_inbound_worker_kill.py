@@ -42,7 +42,7 @@ def start_worker(settings) -> subprocess.Popen:
 
 
 async def counts(app) -> tuple[int, int]:
-    async with app.state.db.system_session() as s:
+    async with app.state.db.system_read_session() as s:
         done = await s.scalar(select(func.count()).select_from(InboundEvent).where(InboundEvent.status == "processed"))
         messages = await s.scalar(select(func.count()).select_from(Message))
     return done or 0, messages or 0
@@ -91,6 +91,6 @@ async def test_sigkilled_worker_resumes_and_processes_each_event_once(settings, 
         done, messages = await counts(app)
         print(f"killed after {done_at_kill}/{N} events; after restart {done} processed, {messages} messages")
         assert done == N and messages == N
-        async with app.state.db.system_session() as s:
+        async with app.state.db.system_read_session() as s:
             ids = (await s.scalars(select(Message.external_id))).all()
         assert len(set(ids)) == N
