@@ -1,7 +1,9 @@
-"""Inbox pages. Server-rendered with Jinja2; the pages call the same JSON API as everyone else."""
+"""Inbox pages. Server-rendered shells (Jinja2) whose scripts call the same JSON API as everyone else: a page holds
+no data the API would not give the same user."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -16,6 +18,52 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 router = APIRouter(include_in_schema=False)
 
+#: The top navigation: (path, label).
+NAV = [
+    ("/inbox", "Inbox"),
+    ("/customers", "Customers"),
+    ("/products", "Products"),
+    ("/orders", "Orders"),
+    ("/knowledge-base", "Knowledge base"),
+    ("/reports", "Reports"),
+    ("/settings/channels", "Settings"),
+]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page: its title, its script (``static/pages/<script>.js``) and the nav entry it belongs to."""
+
+    title: str
+    script: str
+    nav: str
+    sections: tuple[tuple[str, str], ...] = ()
+
+
+SETTINGS = (
+    ("/settings/channels", "Channels"),
+    ("/settings/pipelines", "Pipelines"),
+    ("/settings/teams", "Teams"),
+    ("/settings/canned-responses", "Canned responses"),
+    ("/settings/automation-rules", "Automation rules"),
+    ("/settings/webhooks", "Webhooks"),
+    ("/settings/ai-agent", "AI agent"),
+    ("/settings/api-keys", "API keys"),
+    ("/settings/users", "Users"),
+)
+
+PAGES: dict[str, Page] = {
+    "/customers": Page("Customers", "customers", "/customers"),
+    "/products": Page("Products", "products", "/products"),
+    "/orders": Page("Orders", "orders", "/orders"),
+    "/knowledge-base": Page("Knowledge base", "knowledge-base", "/knowledge-base"),
+    "/reports": Page("Reports", "reports", "/reports"),
+    **{
+        path: Page(label, "settings-" + path.rsplit("/", 1)[1], "/settings/channels", SETTINGS)
+        for path, label in SETTINGS
+    },
+}
+
 
 def mount_static(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
@@ -29,15 +77,30 @@ async def root(request: Request) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> Response:
-    return templates.TemplateResponse(request, "login.html", {"version": __version__})
+    return templates.TemplateResponse(request, "login.html", {"version": __version__, "me": None})
 
 
 @router.get("/inbox", response_class=HTMLResponse)
 async def inbox(request: Request) -> Response:
+    return await _render(request, "inbox.html", {"active": "/inbox"})
+
+
+async def page(request: Request) -> Response:
+    spec = PAGES[request.url.path]
+    context = {"title": spec.title, "page": spec.script, "active": spec.nav, "sections": spec.sections}
+    return await _render(request, "page.html", context)
+
+
+for _path in PAGES:
+    router.add_api_route(_path, page, methods=["GET"], response_class=HTMLResponse)
+
+
+async def _render(request: Request, template: str, context: dict) -> Response:
     principal = await _principal_or_none(request)
     if principal is None or principal.actor_type != "user":
-        return RedirectResponse("/login", status_code=303)
-    return templates.TemplateResponse(request, "inbox.html", {"me": principal, "version": __version__})
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    context = {"me": principal, "nav": NAV, "version": __version__, **context}
+    return templates.TemplateResponse(request, template, context)
 
 
 async def _principal_or_none(request: Request):

@@ -1,10 +1,5 @@
 // The inbox: channels (with what each needs, and their history import) and the latest conversations, read from
 // the JSON API.
-document.getElementById("logout").addEventListener("click", async () => {
-  await fetch("/api/v1/auth/logout", { method: "POST" });
-  window.location = "/login";
-});
-
 async function api(path) {
   const res = await fetch(path, { headers: { accept: "application/json" } });
   if (res.status === 401) { window.location = "/login"; return null; }

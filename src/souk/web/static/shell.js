@@ -1,0 +1,5 @@
+// What every signed-in page shares: log out.
+document.getElementById("logout").addEventListener("click", async () => {
+  await fetch("/api/v1/auth/logout", { method: "POST" });
+  window.location = "/login";
+});
