@@ -38,6 +38,7 @@ class Page:
     script: str
     nav: str
     sections: tuple[tuple[str, str], ...] = ()
+    stylesheet: str = ""
 
 
 SETTINGS = (
@@ -52,14 +53,23 @@ SETTINGS = (
     ("/settings/users", "Users"),
 )
 
+#: Settings pages whose stylesheet is ``settings.css``; the others use ``admin.css``.
+CHANNEL_SETTINGS = {"/settings/channels", "/settings/pipelines", "/settings/teams"}
+
 PAGES: dict[str, Page] = {
-    "/customers": Page("Customers", "customers", "/customers"),
-    "/products": Page("Products", "products", "/products"),
-    "/orders": Page("Orders", "orders", "/orders"),
-    "/knowledge-base": Page("Knowledge base", "knowledge-base", "/knowledge-base"),
-    "/reports": Page("Reports", "reports", "/reports"),
+    "/customers": Page("Customers", "customers", "/customers", stylesheet="commerce"),
+    "/products": Page("Products", "products", "/products", stylesheet="commerce"),
+    "/orders": Page("Orders", "orders", "/orders", stylesheet="commerce"),
+    "/knowledge-base": Page("Knowledge base", "knowledge-base", "/knowledge-base", stylesheet="commerce"),
+    "/reports": Page("Reports", "reports", "/reports", stylesheet="commerce"),
     **{
-        path: Page(label, "settings-" + path.rsplit("/", 1)[1], "/settings/channels", SETTINGS)
+        path: Page(
+            label,
+            "settings-" + path.rsplit("/", 1)[1],
+            "/settings/channels",
+            SETTINGS,
+            "settings" if path in CHANNEL_SETTINGS else "admin",
+        )
         for path, label in SETTINGS
     },
 }
@@ -87,7 +97,13 @@ async def inbox(request: Request) -> Response:
 
 async def page(request: Request) -> Response:
     spec = PAGES[request.url.path]
-    context = {"title": spec.title, "page": spec.script, "active": spec.nav, "sections": spec.sections}
+    context = {
+        "title": spec.title,
+        "page": spec.script,
+        "active": spec.nav,
+        "sections": spec.sections,
+        "stylesheet": spec.stylesheet,
+    }
     return await _render(request, "page.html", context)
 
 

@@ -96,6 +96,8 @@
     $("thread-title").dir = "auto";
     $("thread-channel").textContent = c.channel ? `${c.channel.name} · ${c.channel.channel_type}` : "";
     showBot(c);
+    // other parts of the page (actions, the customer panel) follow the open conversation through this event
+    document.dispatchEvent(new CustomEvent("souk:conversation", { detail: c }));
     const list = $("message-list");
     const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
     list.replaceChildren(...page.data.items.map(bubble));
