@@ -11,13 +11,17 @@ from sqlalchemy import select
 from souk.core import audit, service
 from souk.core.auth import SESSION_COOKIE, Ctx, admin, agent
 from souk.core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable, field_error
-from souk.core.models import ApiKey, AppSetting, AuditLog, Project, Role, Tenant, User
+from souk.core.models import ApiKey, AppSetting, AuditLog, Invite, Project, Role, Tenant, User
 from souk.core.pagination import Page, PageParams, page_params, paginate
 from souk.core.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyOut,
     AuditOut,
+    InviteAccept,
+    InviteCreate,
+    InviteCreated,
+    InviteOut,
     LoginIn,
     MeOut,
     ProjectCreate,
@@ -29,6 +33,7 @@ from souk.core.schemas import (
     UserPatch,
 )
 from souk.core.secrets import mask
+from souk.db.types import utcnow
 
 router = APIRouter(prefix="/api/v1")
 
@@ -59,6 +64,11 @@ async def login(body: LoginIn, request: Request, response: Response) -> User:
         async with db.system_session() as session:
             await service.record_failed_login(session, body.email, ip)
         raise
+    set_session_cookie(response, settings, token)
+    return user
+
+
+def set_session_cookie(response: Response, settings, token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -68,7 +78,6 @@ async def login(body: LoginIn, request: Request, response: Response) -> User:
         secure=settings.base_url.startswith("https://"),
         path="/",
     )
-    return user
 
 
 @router.post("/auth/logout", tags=["auth"], summary="End the web session", status_code=204)
@@ -149,6 +158,103 @@ async def patch_user(user_id: uuid.UUID, body: UserPatch, ctx: Ctx = Depends(adm
             "password_changed": body.password is not None,
         },
     )
+    return user
+
+
+# -- invitations -----------------------------------------------------------------------------------------------------
+
+
+def _may_grant(ctx: Ctx, role: Role) -> None:
+    if role != Role.agent and ctx.principal.role != Role.owner:
+        raise Forbidden("only an owner can invite or revoke admins and owners")
+
+
+@router.post(
+    "/invites",
+    tags=["users"],
+    summary="Invite a person by email with a role (the link is shown once)",
+    status_code=201,
+    response_model=InviteCreated,
+    responses={409: {"description": "The email is already a user of this tenant"}},
+)
+async def create_invite(body: InviteCreate, request: Request, ctx: Ctx = Depends(admin)) -> InviteCreated:
+    _may_grant(ctx, body.role)
+    invite, token = await service.create_invite(
+        ctx.session,
+        ctx.tenant_id,
+        body.email,
+        body.role,
+        invited_by=ctx.principal.user_id,
+        invited_by_label=ctx.principal.label,
+    )
+    audit.record(ctx, "invite.created", "invite", invite.id, after={"email": invite.email, "role": invite.role})
+    path = f"/invite/{token}"
+    base = request.app.state.settings.base_url.rstrip("/")
+    return InviteCreated.model_validate(
+        {**InviteOut.model_validate(invite).model_dump(), "url": base + path, "path": path}
+    )
+
+
+@router.get(
+    "/invites",
+    tags=["users"],
+    summary="Pending invitations (not used, withdrawn or expired); never their links",
+    response_model=Page[InviteOut],
+)
+async def list_invites(ctx: Ctx = Depends(admin), params: PageParams = Depends(page_params)) -> dict:
+    stmt = (
+        select(Invite)
+        .where(Invite.accepted_at.is_(None), Invite.revoked_at.is_(None), Invite.expires_at > utcnow())
+        .order_by(Invite.created_at.desc())
+    )
+    items, total = await paginate(ctx.session, stmt, params)
+    return {"items": items, "total": total, "page": params.page, "limit": params.limit}
+
+
+@router.delete("/invites/{invite_id}", tags=["users"], summary="Withdraw an invitation", status_code=204)
+async def revoke_invite(invite_id: uuid.UUID, ctx: Ctx = Depends(admin)) -> Response:
+    invite = await ctx.session.get(Invite, invite_id)
+    if invite is None:
+        raise NotFound("no such invitation")
+    _may_grant(ctx, Role(invite.role))
+    await service.revoke_invite(ctx.session, invite_id)
+    audit.record(ctx, "invite.revoked", "invite", invite_id, before={"email": invite.email, "role": invite.role})
+    return Response(status_code=204)
+
+
+@router.post(
+    "/invites/accept",
+    tags=["auth"],
+    summary="Accept an invitation: create the user with its role and log in (no API key needed)",
+    status_code=201,
+    response_model=UserOut,
+    responses={410: {"description": "The invitation is unknown, used, withdrawn or expired"}},
+)
+async def accept_invite(body: InviteAccept, request: Request, response: Response) -> User:
+    settings = request.app.state.settings
+    async with request.app.state.db.system_session() as session:
+        user, invite, token = await service.accept_invite(
+            session,
+            body.token,
+            name=body.name,
+            password=body.password,
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            max_age=settings.session_max_age_seconds,
+        )
+        audit.record_raw(
+            session,
+            actor_type="user",
+            actor_id=str(user.id),
+            actor_label=user.email,
+            action="invite.accepted",
+            entity_type="invite",
+            entity_id=invite.id,
+            after={"email": user.email, "role": user.role},
+            request_id=getattr(request.state, "request_id", None),
+            tenant_id=user.tenant_id,
+        )
+    set_session_cookie(response, settings, token)
     return user
 
 

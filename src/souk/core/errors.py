@@ -56,6 +56,10 @@ class Forbidden(SoukError):
     status, title, slug = 403, "Forbidden", "forbidden"
 
 
+class Gone(SoukError):
+    status, title, slug = 410, "Gone", "gone"
+
+
 class TooManyRequests(SoukError):
     status, title, slug = 429, "Too many requests", "rate-limited"
 

@@ -134,3 +134,19 @@ class DomainEvent(UUIDPk, Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None]
+
+
+class Invite(UUIDPk, TenantScoped, Base):
+    """An invitation to join the tenant with a role. The link's token is shown once; only its hash is stored."""
+
+    __tablename__ = "invites"
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[Role] = mapped_column(String(16), default=Role.agent)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    invited_by_label: Mapped[str] = mapped_column(String(320), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    accepted_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None]

@@ -133,3 +133,29 @@ class AuditOut(Out):
     before: dict[str, Any] | None
     after: dict[str, Any] | None
     request_id: str | None
+
+
+class InviteCreate(Strict):
+    email: EmailStr = Field(examples=["amira@shop.example"])
+    role: Role = Field(Role.agent, description="The role the invited person gets; only an owner invites admins.")
+
+
+class InviteOut(Out):
+    id: uuid.UUID
+    email: str
+    role: Role
+    invited_by: uuid.UUID | None
+    invited_by_label: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class InviteCreated(InviteOut):
+    url: str = Field(description="The invitation link. Shown only in this response: send it to the person now.")
+    path: str = Field(description="The same link relative to this server: `/invite/{token}`.")
+
+
+class InviteAccept(Strict):
+    token: str = Field(min_length=10, max_length=200, description="The token of the invitation link.")
+    name: str = Field(min_length=1, max_length=200, examples=["Amira Haddad"])
+    password: str = Field(min_length=8, max_length=1024)

@@ -9,12 +9,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from souk.core.errors import Conflict, NotFound, TooManyRequests, Unauthorized
-from souk.core.models import ApiKey, AppSetting, LoginAttempt, Project, Role, Tenant, User, WebSession
+from souk.core.errors import Conflict, Gone, NotFound, TooManyRequests, Unauthorized, field_error
+from souk.core.models import ApiKey, AppSetting, Invite, LoginAttempt, Project, Role, Tenant, User, WebSession
 from souk.core.security import hash_password, new_api_key, new_token, sha256_hex, verify_password
 from souk.db.scoping import TENANT_KEY
 from souk.db.types import utcnow
@@ -104,6 +104,137 @@ async def revoke_api_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
     return row
 
 
+# -- invitations -----------------------------------------------------------------------------------------------------
+
+INVITE_TTL = timedelta(days=7)
+
+
+def invite_is_pending(invite: Invite, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    return invite.accepted_at is None and invite.revoked_at is None and invite.expires_at > now
+
+
+async def create_invite(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    email: str,
+    role: Role,
+    *,
+    invited_by: uuid.UUID | None = None,
+    invited_by_label: str = "",
+    ttl: timedelta = INVITE_TTL,
+) -> tuple[Invite, str]:
+    """A new invitation and its token, which exists nowhere else after this call returns.
+
+    Inviting an email again revokes its earlier pending invitations: only the newest link works.
+    """
+    email = email.strip().lower()
+    if await get_user_by_email(session, tenant_id, email):
+        raise Conflict(
+            f"{email} is already a user of this tenant", errors=[field_error("email", "already a user here")]
+        )
+    now = utcnow()
+    await session.execute(
+        update(Invite)
+        .where(
+            Invite.tenant_id == tenant_id,
+            Invite.email == email,
+            Invite.accepted_at.is_(None),
+            Invite.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    token = new_token()
+    invite = Invite(
+        tenant_id=tenant_id,
+        email=email,
+        role=role,
+        token_hash=sha256_hex(token),
+        invited_by=invited_by,
+        invited_by_label=invited_by_label,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    session.add(invite)
+    await session.flush()
+    return invite, token
+
+
+async def revoke_invite(session: AsyncSession, invite_id: uuid.UUID) -> Invite:
+    invite = await session.get(Invite, invite_id)
+    if invite is None:
+        raise NotFound("no such invitation")
+    if invite.accepted_at is not None:
+        raise Conflict("the invitation was already accepted; deactivate the user instead")
+    if invite.revoked_at is None:
+        invite.revoked_at = utcnow()
+    return invite
+
+
+async def find_invite(session: AsyncSession, token: str) -> tuple[Invite, Tenant] | None:
+    """The invitation a link's token names, and its tenant (a system session: the visitor has no tenant yet)."""
+    row = (
+        await session.execute(
+            select(Invite, Tenant)
+            .join(Tenant, Tenant.id == Invite.tenant_id)
+            .where(Invite.token_hash == sha256_hex(token))
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def invite_unusable_reason(invite: Invite | None, now: datetime | None = None) -> str | None:
+    """Why a link cannot be used any more, in words for the person holding it; None when it can."""
+    now = now or utcnow()
+    if invite is None:
+        return "This invitation link is not valid. Ask the person who invited you for a new one."
+    if invite.accepted_at is not None:
+        return "This invitation was already used. Log in with the email and password you chose."
+    if invite.revoked_at is not None:
+        return "This invitation was withdrawn. Ask the person who invited you for a new one."
+    if invite.expires_at <= now:
+        return "This invitation has expired. Ask the person who invited you for a new one."
+    return None
+
+
+async def accept_invite(
+    session: AsyncSession,
+    token: str,
+    *,
+    name: str,
+    password: str,
+    ip: str,
+    user_agent: str | None,
+    max_age: int,
+) -> tuple[User, Invite, str]:
+    """Create the invited user with the invitation's role, mark it used and open a web session.
+
+    Runs in a system session. The invitation is claimed with a conditional update, so two tabs accepting the
+    same link at once create one user: the second finds it already used.
+    """
+    found = await find_invite(session, token)
+    invite = found[0] if found else None
+    reason = invite_unusable_reason(invite)
+    if reason or invite is None:
+        raise Gone(reason or "invalid invitation")
+    now = utcnow()
+    claimed = await session.execute(
+        update(Invite)
+        .where(Invite.id == invite.id, Invite.accepted_at.is_(None), Invite.revoked_at.is_(None))
+        .values(accepted_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        raise Gone("This invitation was already used. Log in with the email and password you chose.")
+    if await get_user_by_email(session, invite.tenant_id, invite.email):
+        raise Conflict(f"{invite.email} is already a user of this tenant; log in instead")
+    user = await create_user(session, invite.tenant_id, invite.email, password, Role(invite.role), name)
+    await session.refresh(invite)
+    invite.accepted_user_id = user.id
+    return user, invite, open_web_session(session, user, ip=ip, user_agent=user_agent, max_age=max_age)
+
+
 # -- login ---------------------------------------------------------------------------------------------------------
 
 
@@ -152,6 +283,11 @@ async def login(
     if user is None:
         raise Unauthorized("wrong email or password")
     await session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    return user, open_web_session(session, user, ip=ip, user_agent=user_agent, max_age=max_age)
+
+
+def open_web_session(session: AsyncSession, user: User, *, ip: str, user_agent: str | None, max_age: int) -> str:
+    """A new browser session for ``user``; returns the cookie token (only its hash is stored)."""
     token = new_token()
     session.add(
         WebSession(
@@ -164,7 +300,7 @@ async def login(
         )
     )
     user.last_login_at = utcnow()
-    return user, token
+    return token
 
 
 async def record_failed_login(session: AsyncSession, email: str, ip: str) -> None:

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from souk import __version__
+from souk.core import service
 from souk.core.auth import resolve_principal
 
 HERE = Path(__file__).parent
@@ -88,6 +89,27 @@ async def root(request: Request) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request) -> Response:
     return templates.TemplateResponse(request, "login.html", {"version": __version__, "me": None})
+
+
+@router.get("/invite/{token}", response_class=HTMLResponse)
+async def invite_page(request: Request, token: str) -> Response:
+    """An invitation link: the form to join, or why the link no longer works."""
+    async with request.app.state.db.system_read_session() as session:
+        found = await service.find_invite(session, token)
+    invite, tenant = found if found else (None, None)
+    context = {
+        "version": __version__,
+        "me": None,
+        "invite": invite,
+        "tenant": tenant,
+        "problem": service.invite_unusable_reason(invite),
+    }
+    response = templates.TemplateResponse(
+        request, "invite.html", context, status_code=410 if context["problem"] else 200
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.get("/inbox", response_class=HTMLResponse)
