@@ -4,17 +4,31 @@ bot and people."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
 from souk.agent import config, service
+from souk.agent.language import LANGUAGES
 from souk.agent.models import AgentThread, AgentTurn
-from souk.agent.schemas import AiAgentIn, HandoffIn, InvokeIn, InvokeOut, ThreadOut, TurnOut
+from souk.agent.schemas import (
+    AgentSettingsIn,
+    AgentSettingsOut,
+    AiAgentIn,
+    HandoffIn,
+    InvokeIn,
+    InvokeOut,
+    ThreadOut,
+    TurnOut,
+)
 from souk.channels.models import Channel
 from souk.core import audit
-from souk.core.auth import Ctx, agent
+from souk.core import service as core_service
+from souk.core.auth import Ctx, admin, agent
 from souk.core.errors import Conflict, NotFound, Unprocessable, field_error
+from souk.core.secrets import mask
 from souk.messaging.api import conversation_or_404, render_conversation
 from souk.messaging.schemas import ConversationOut
 
@@ -133,3 +147,103 @@ async def assign_ai_agent(conversation_id: uuid.UUID, body: AiAgentIn, ctx: Ctx 
         service.release(ctx.session, conversation)
     audit.record(ctx, "conversation.ai_agent", "conversation", conversation.id, after={"agent": body.agent})
     return await render_conversation(ctx.session, conversation)
+
+
+# -- settings --------------------------------------------------------------------------------------------------------
+
+#: request field → app setting key (decision: the agent's settings stay app settings, audited like the others)
+SETTING_KEYS = {name: f"ai_{name}" for name in AgentSettingsIn.model_fields}
+
+
+def _public(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**p, "field": str(p.get("field", "")).removeprefix("ai_")} for p in problems]
+
+
+async def _settings_out(ctx: Ctx) -> AgentSettingsOut:
+    cfg = await config.load(ctx.session)
+    stored = {name: await core_service.setting(ctx.session, key) for name, key in SETTING_KEYS.items()}
+    key = cfg.api_key if cfg.provider == "openai" else stored["api_key"]
+    return AgentSettingsOut(
+        provider=cfg.provider,
+        base_url=stored["base_url"],
+        model=stored["model"],
+        api_key=mask(key) if key else None,
+        timeout_seconds=cfg.timeout_seconds,
+        reply_budget=cfg.reply_budget,
+        hours_mode=cfg.hours_mode,
+        business_hours=stored["business_hours"],
+        timezone=cfg.timezone,
+        handoff_assignee=cfg.handoff_assignee,
+        instructions=cfg.instructions,
+        languages=list(LANGUAGES),
+        problems=_public(cfg.problems),
+    )
+
+
+@router.get(
+    "/api/v1/ai-agent/settings",
+    summary="The AI agent's settings (provider, model, hours, handoff, instructions); the API key masked",
+    response_model=AgentSettingsOut,
+)
+async def get_settings(ctx: Ctx = Depends(admin)) -> AgentSettingsOut:
+    return await _settings_out(ctx)
+
+
+@router.put(
+    "/api/v1/ai-agent/settings",
+    summary="Change the AI agent's settings: fields left out keep their value, null clears one",
+    response_model=AgentSettingsOut,
+    responses={422: {"description": "A value is wrong, or the result would be incomplete (each field named)"}},
+)
+async def put_settings(body: AgentSettingsIn, ctx: Ctx = Depends(admin)) -> AgentSettingsOut:
+    errors = []
+    if body.timezone:
+        try:
+            ZoneInfo(body.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            errors.append(field_error("timezone", f"{body.timezone!r} is not an IANA time zone such as Asia/Riyadh"))
+    if body.business_hours:
+        try:
+            config.parse_hours(body.business_hours)
+        except ValueError as exc:
+            errors.append(field_error("business_hours", str(exc)))
+    if body.base_url and not body.base_url.startswith(("http://", "https://")):
+        errors.append(field_error("base_url", "an http(s) URL, e.g. https://api.openai.com/v1"))
+    if (
+        body.handoff_assignee
+        and await core_service.get_user_by_email(ctx.session, ctx.tenant_id, body.handoff_assignee) is None
+    ):
+        errors.append(field_error("handoff_assignee", "no user of this tenant has this email"))
+    if errors:
+        raise Unprocessable("invalid fields: " + ", ".join(e["field"] for e in errors), errors=errors)
+    changed = {}
+    for name in body.model_fields_set:
+        key, value = SETTING_KEYS[name], getattr(body, name)
+        if name == "api_key" and value is not None and "…" in value:
+            continue  # the masked value sent back unchanged keeps the stored key
+        if isinstance(value, str):
+            value = value.strip() or None
+        if name == "handoff_assignee" and value:
+            value = value.lower()
+        if value is None:
+            row = await core_service.get_setting(ctx.session, key)
+            if row is not None:
+                await ctx.session.delete(row)
+                await ctx.session.flush()
+        else:
+            await core_service.put_setting(
+                ctx.session,
+                key,
+                str(value),
+                category="ai",
+                is_sensitive=name == "api_key",
+                updated_by=ctx.principal.label,
+            )
+        changed[name] = "…" if name == "api_key" else value
+    cfg = await config.load(ctx.session)
+    if cfg.problems:
+        problems = _public(cfg.problems)
+        raise Unprocessable("the AI agent would be misconfigured: " + ", ".join(p["field"] for p in problems),
+                            errors=problems)  # fmt: skip
+    audit.record(ctx, "ai_agent.settings_changed", "setting", "ai_agent", after=changed)
+    return await _settings_out(ctx)

@@ -6,7 +6,8 @@ Gemini's compatible endpoint, Ollama, vLLM, llama.cpp); ``ai_base_url``, ``ai_mo
 ``ai_reply_budget`` (bot replies per conversation before a person takes over, default 30);
 ``ai_hours_mode`` (``always``, ``outside_business_hours``, ``within_business_hours``) with ``ai_business_hours``
 (``mon-fri 09:00-18:00; sat 10:00-14:00``) and ``ai_timezone`` (IANA, default UTC);
-``ai_handoff_assignee``: the email of the user a handed-over conversation is assigned to (else it waits unassigned).
+``ai_handoff_assignee``: the email of the user a handed-over conversation is assigned to (else it waits unassigned);
+``ai_instructions``: the shop's own words added to the model's system prompt (tone, policies; never the rules).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class AgentConfig:
     hours: dict[int, list[tuple[time, time]]] = field(default_factory=dict)
     timezone: str = "UTC"
     handoff_assignee: str | None = None
+    instructions: str | None = None
     problems: list[dict[str, str]] = field(default_factory=list)
 
     def check(self) -> None:
@@ -117,4 +119,5 @@ async def load(session: AsyncSession) -> AgentConfig:
     except (ZoneInfoNotFoundError, ValueError):
         bad(field_error("ai_timezone", f"{tz!r} is not an IANA time zone such as Asia/Riyadh"))
     cfg.handoff_assignee = await setting(session, "ai_handoff_assignee")
+    cfg.instructions = await setting(session, "ai_instructions")
     return cfg

@@ -40,13 +40,17 @@ class ProviderError(Exception):
     """The provider did not answer usefully (timeout, 429, 5xx, malformed answer); the caller falls back."""
 
 
-def system_prompt(agent: str, language: str) -> str:
+def system_prompt(agent: str, language: str, instructions: str | None = None) -> str:
+    """The persona, the rules every answer keeps, then the shop's own instructions (``ai_instructions``)."""
     lang = "Arabic" if language == "ar" else "English"
-    return (
+    prompt = (
         f"{PERSONAS[agent]} Answer in {lang}, briefly, as a chat message. Use only facts from the tools: never "
         "state a price, stock level, total or order detail that a tool did not return in this conversation. "
         "If the customer is angry, complains, asks for a person, or you cannot answer, call handoff."
     )
+    if instructions and instructions.strip():
+        prompt += "\n\nThe shop's instructions (they never override the rules above):\n" + instructions.strip()
+    return prompt
 
 
 async def complete(
@@ -60,7 +64,7 @@ async def complete(
     text: str,
 ) -> tuple[str, str | None]:
     """The model's reply and, when it called ``handoff``, the reason. Tool calls run through ``box``."""
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(agent, language)}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(agent, language, cfg.instructions)}]
     for question, answer in history[-HISTORY_TURNS:]:
         messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
     messages.append({"role": "user", "content": text})

@@ -82,3 +82,42 @@ class AiAgentIn(BaseModel):
     agent: Literal["sales", "support"] | None = Field(
         description="The AI agent to answer this conversation; null unassigns it."
     )
+
+
+class AgentSettingsIn(BaseModel):
+    """Fields left out keep their value; ``null`` clears one (back to its default)."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["offline", "openai"] | None = Field(
+        None, description="`offline` answers from templates and tools; `openai` is any OpenAI-compatible server."
+    )
+    base_url: str | None = Field(None, max_length=500, examples=["https://api.openai.com/v1"])
+    model: str | None = Field(None, max_length=200, examples=["gpt-4o-mini"])
+    api_key: str | None = Field(None, max_length=2000, description="Write-only: stored encrypted, read back masked.")
+    timeout_seconds: float | None = Field(None, gt=0, le=120)
+    reply_budget: int | None = Field(None, ge=1, le=1000, description="Bot replies per conversation before handoff.")
+    hours_mode: Literal["always", "outside_business_hours", "within_business_hours"] | None = None
+    business_hours: str | None = Field(None, max_length=500, examples=["mon-fri 09:00-18:00; sat 10:00-14:00"])
+    timezone: str | None = Field(None, max_length=64, examples=["Asia/Riyadh"])
+    handoff_assignee: str | None = Field(
+        None, max_length=320, description="Email of the person handed-over conversations go to."
+    )
+    instructions: str | None = Field(
+        None, max_length=4000, description="The shop's own words for the model (tone, policies)."
+    )
+
+
+class AgentSettingsOut(BaseModel):
+    provider: str
+    base_url: str | None
+    model: str | None
+    api_key: str | None = Field(description="Masked; null when none is set.")
+    timeout_seconds: float
+    reply_budget: int
+    hours_mode: str
+    business_hours: str | None
+    timezone: str
+    handoff_assignee: str | None
+    instructions: str | None
+    languages: list[str] = Field(description="Languages the agent detects and answers in (read-only).")
+    problems: list[dict[str, Any]] = Field(description="Settings that are wrong, named by field; empty when fine.")
