@@ -1,6 +1,6 @@
 // What the admin settings pages share (canned responses, rules, webhooks, AI agent, API keys, users): a labelled
 // field, a table, a confirmation before destroying, a secret shown once, and a status line. Built on lib.js.
-import { h, showProblem } from "/static/lib.js";
+import { h, showProblem, clearProblem } from "/static/lib.js";
 
 let uid = 0;
 
@@ -27,7 +27,7 @@ export function select(name, options, value, attrs = {}) {
   return h("select", { name, ...attrs },
     ...options.map((o) => {
       const [v, label] = Array.isArray(o) ? o : [o, o];
-      return h("option", { value: v, selected: String(v) === String(value ?? "") }, label);
+      return h("option", { value: v, defaultSelected: String(v) === String(value ?? "") }, label);
     }));
 }
 
@@ -86,9 +86,9 @@ export function statusLine() {
   return el;
 }
 
-/** Show a failed answer on `form`; say so (and return false) or return true for a good one. */
+/** Show a failed answer's errors on `form` and return false; for a good one clear earlier errors, return true. */
 export function answered(form, result) {
-  if (result.ok) return true;
+  if (result.ok) { clearProblem(form); return true; }
   showProblem(form, result);
   return false;
 }

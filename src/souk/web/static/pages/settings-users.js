@@ -30,6 +30,7 @@ async function invite(ev) {
   reveal.replaceChildren(shownOnce(`Invitation for ${r.data.email} (${r.data.role})`, link,
     `Send this link to ${r.data.email} yourself. It works once, for 7 days, and is not shown again.`));
   form.reset();
+  status.say(`Invitation created for ${r.data.email}.`);
   await loadInvites();
 }
 
