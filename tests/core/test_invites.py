@@ -3,6 +3,7 @@ logs them in; used, withdrawn, expired and unknown links are refused; another te
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -140,3 +141,12 @@ async def test_only_an_owner_invites_admins(app, client: httpx.AsyncClient):
     agent_tenant = await make_tenant(app, "hooli", role="agent")
     r = await client.get("/api/v1/invites", headers=agent_tenant.headers)
     assert r.status_code == 403
+
+
+async def test_two_tabs_accepting_one_link_make_one_user(client: httpx.AsyncClient, tenant: TenantFixture):
+    token = _token(await _invite(client, tenant))
+    body = {"token": token, "name": "A", "password": "long enough"}
+    answers = await asyncio.gather(*(client.post("/api/v1/invites/accept", json=body) for _ in range(2)))
+    assert sorted(r.status_code for r in answers) == [201, 410]
+    emails = [u["email"] for u in (await client.get("/api/v1/users", headers=tenant.headers)).json()["items"]]
+    assert emails.count("amira@acme.test") == 1
