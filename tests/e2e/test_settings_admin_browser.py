@@ -191,6 +191,8 @@ async def test_an_invitation_link_opened_in_a_fresh_browser_lands_in_the_inbox(a
         await page.wait_for_selector("text=No pending invitations.")
         await page.select_option("[aria-label='Role of amira@acme.test']", "admin")
         await page.wait_for_selector("text=amira@acme.test is now admin.")
+        await page.set_viewport_size({"width": 390, "height": 844})  # phone width: tables become stacked rows
+        await page.screenshot(path=screenshot_path("settings-users-phone"), full_page=True)
         assert errors == []
         await owner.close()
         await invitee.close()

@@ -36,7 +36,7 @@ export function table(cols, rows, empty, attrs = {}) {
   if (!rows.length) return h("p", { class: "muted empty" }, empty);
   return h("table", { class: "data", ...attrs },
     h("thead", {}, h("tr", {}, ...cols.map(([title]) => h("th", { scope: "col" }, title)))),
-    h("tbody", {}, ...rows.map((r) => h("tr", { dataset: { id: r.id ?? "" } }, ...cols.map(([, cell]) => h("td", {}, cell(r)))))));
+    h("tbody", {}, ...rows.map((r) => h("tr", { dataset: { id: r.id ?? "" } }, ...cols.map(([title, cell]) => h("td", { dataset: { label: title } }, cell(r)))))));
 }
 
 /** Ask before a destructive action; runs `action` only on yes. */
