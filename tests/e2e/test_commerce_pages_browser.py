@@ -11,10 +11,16 @@ from playwright.async_api import Page
 
 from tests.conftest import TenantFixture
 from tests.e2e.browser import chromium, screenshot_path, serve
+from tests.messaging.api.conftest import Rows
 
 pytestmark = pytest.mark.e2e
 
 PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def rows(app, tenant: TenantFixture) -> Rows:
+    return Rows(app.state.db, tenant.id)
 
 
 async def login(page: Page, base: str, tenant: TenantFixture, path: str) -> None:
@@ -110,3 +116,69 @@ async def test_products_field_error_then_create_edit_delete_and_import_with_erro
 
         await page.set_viewport_size(PHONE)
         await page.screenshot(path=screenshot_path("products-phone"), full_page=True)
+
+
+async def post(client, tenant: TenantFixture, path: str, body: dict) -> dict:
+    r = await client.post(path, json=body, headers=tenant.headers)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_orders_filter_detail_and_status_changes(app, client, tenant: TenantFixture, rows: Rows):
+    customer = await rows.customer(display_name="Mona Hassan")
+    jacket = await post(
+        client, tenant, "/api/v1/products", {"name": "Winter jacket", "price": "1250", "currency": "EGP", "stock": 5}
+    )
+    wallet = await post(
+        client, tenant, "/api/v1/products", {"name": "Leather wallet", "price": "199.99", "currency": "EGP", "stock": 5}
+    )
+    items = [{"product_id": jacket["id"], "quantity": 2}, {"product_id": wallet["id"], "quantity": 1}]
+    order = await post(client, tenant, "/api/v1/orders", {"items": items, "customer_id": str(customer.id)})
+    other = await post(client, tenant, "/api/v1/orders", {"items": items[1:], "customer_id": "legacy-ig-user"})
+    await post(client, tenant, f"/api/v1/orders/{other['id']}/status", {"status": "cancelled"})
+
+    async with serve(app) as base, chromium() as browser:
+        page = await browser.new_page()
+        await login(page, base, tenant, "/orders")
+        await page.locator("#orders-table tbody tr").nth(1).wait_for()
+        await page.get_by_label("Status").select_option("cancelled")
+        await page.wait_for_url("**status=cancelled**")
+        await page.locator('#orders-table[data-filter="cancelled"]').wait_for()
+        assert await page.locator("#orders-table tbody tr").count() == 1
+        assert "legacy-ig-user" in await page.locator("#orders-table").inner_text()
+
+        await page.get_by_label("Status").select_option("")
+        await page.locator('#orders-table[data-filter="all"]').wait_for()
+        await page.locator(f'#orders-table tr[data-order-id="{order["id"]}"] a').click()
+        detail = page.locator("#order-detail")
+        await detail.wait_for()
+        await detail.get_by_text("Mona Hassan").wait_for()
+        assert await page.locator("#order-total").inner_text() == "2699.99 EGP"
+        assert await page.locator("#order-items tbody tr").count() == 2
+        assert "2500.00 EGP" in await page.locator("#order-items").inner_text()
+        buttons = await page.locator("#next-statuses button").all_inner_texts()
+        assert buttons == ["Confirm", "Cancel order"]
+
+        await page.get_by_role("button", name="Confirm").click()
+        await page.locator('#order-detail[data-status="confirmed"]').wait_for()
+        assert "now confirmed" in await page.locator(".notice").inner_text()
+        assert await page.locator("#next-statuses button").all_inner_texts() == ["Mark paid", "Cancel order"]
+
+        # an illegal move shows the API's own refusal
+        await page.get_by_text("Set another status").click()
+        await page.get_by_label("New status").select_option("delivered")
+        await page.click("#set-status")
+        error = page.locator("#status-form .form-error")
+        await error.wait_for()
+        await page.wait_for_function("() => document.querySelector('#status-form .form-error').textContent.length")
+        assert "delivered" in await error.inner_text()
+        assert await page.locator('#order-detail[data-status="confirmed"]').count() == 1
+        await page.screenshot(path=screenshot_path("orders-illegal-move"), full_page=True)
+
+        await page.set_viewport_size(PHONE)
+        await page.go_back()
+        await page.locator("#orders-table").wait_for()
+        await page.screenshot(path=screenshot_path("orders-phone"), full_page=True)
+    r = await client.get(f"/api/v1/orders/{order['id']}", headers=tenant.headers)
+    assert r.json()["status"] == "confirmed"
