@@ -182,3 +182,67 @@ async def test_orders_filter_detail_and_status_changes(app, client, tenant: Tena
         await page.screenshot(path=screenshot_path("orders-phone"), full_page=True)
     r = await client.get(f"/api/v1/orders/{order['id']}", headers=tenant.headers)
     assert r.json()["status"] == "confirmed"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_customers_filter_detail_merge_and_unmerge(app, tenant: TenantFixture, rows: Rows):
+    from souk.crm.models import MergeProposal
+
+    wa, tg = await rows.channel("whatsapp", "Shop WhatsApp"), await rows.channel("telegram", "Shop bot")
+    ahmed_tg = await rows.customer(display_name="Ahmed Ali", customer_label="hot", lead_stage="NURTURE")
+    ahmed_wa = await rows.customer(
+        display_name="Ahmed (WhatsApp)", platform="whatsapp", customer_label="hot", phone_number="+201001234567"
+    )
+    sara = await rows.customer(display_name="Sara Nabil", platform="whatsapp", customer_label="cold")
+    mona, mona2 = await rows.customer(display_name="Mona"), await rows.customer(display_name="Mona H.")
+    await rows.identity(tg, ahmed_tg, "tg-1001", username="ahmed_ali")
+    await rows.identity(wa, ahmed_wa, "201001234567", phone="+201001234567")
+    await rows.identity(wa, sara, "201005550000")
+    await rows._add(MergeProposal(customer_id=mona.id, other_id=mona2.id, phone="+201009999999"))
+
+    async with serve(app) as base, chromium() as browser:
+        page = await browser.new_page()
+        asked = accept_dialogs(page)
+        await login(page, base, tenant, "/customers")
+        await page.locator("#customers-table").wait_for()
+        await page.locator("#merge-proposals li", has_text="share +201009999999").wait_for()
+
+        await page.get_by_label("Label").select_option("hot")
+        await page.get_by_role("button", name="Filter").click()
+        await page.wait_for_url("**label=hot**")
+        await page.locator('#customer-list[data-total="2"]').wait_for()
+        await page.get_by_label("Channel").select_option("whatsapp")
+        await page.get_by_role("button", name="Filter").click()
+        await page.locator('#customer-list[data-total="1"]').wait_for()
+        assert "Ahmed (WhatsApp)" in await page.locator("#customers-table").inner_text()
+        await page.get_by_label("Channel").select_option("")
+        await page.get_by_label("Search").fill("ahmed")
+        await page.get_by_role("button", name="Filter").click()
+        await page.locator('#customer-list[data-total="2"]').wait_for()
+        await page.screenshot(path=screenshot_path("customers-filtered"), full_page=True)
+
+        await page.get_by_label("Select Ahmed Ali").check()
+        await page.get_by_label("Select Ahmed (WhatsApp)").check()
+        await page.get_by_label("Keep Ahmed Ali").check()
+        await page.locator("#merge-form button[type=submit]").click()
+        await page.locator('#customer-list[data-total="1"]').wait_for()
+        assert "Merged “Ahmed (WhatsApp)” into “Ahmed Ali”" in await page.locator(".notice").inner_text()
+        assert asked and "Merge “Ahmed (WhatsApp)” into “Ahmed Ali”" in asked[-1]
+
+        await page.get_by_role("link", name="Ahmed Ali").click()
+        identities = page.locator("#customer-identities")
+        await identities.wait_for()
+        text = await identities.inner_text()
+        assert "Shop bot" in text and "Shop WhatsApp" in text and "@ahmed_ali" in text
+        await page.locator("#customer-score .reasons, #customer-score p").first.wait_for()
+        await page.locator("#customer-activities li").first.wait_for()
+        await page.screenshot(path=screenshot_path("customer-detail"), full_page=True)
+
+        await page.locator("#customer-merges").get_by_role("button", name="Undo merge").click()
+        await page.get_by_text("Merge undone").wait_for()
+        await page.go_back()
+        await page.locator('#customer-list[data-total="2"]').wait_for()
+
+        await page.set_viewport_size(PHONE)
+        await page.screenshot(path=screenshot_path("customers-phone"), full_page=True)
+    assert sara.id  # left alone by every filter above that excluded her
