@@ -246,3 +246,48 @@ async def test_customers_filter_detail_merge_and_unmerge(app, tenant: TenantFixt
 
         await page.set_viewport_size(PHONE)
         await page.screenshot(path=screenshot_path("customers-phone"), full_page=True)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_knowledge_base_add_import_and_find_what_the_agent_would(app, tenant: TenantFixture, tmp_path: Path):
+    async with serve(app) as base, chromium() as browser:
+        page = await browser.new_page()
+        await login(page, base, tenant, "/knowledge-base")
+        await page.get_by_text("No documents yet.").wait_for()
+
+        await page.click("#new-document")
+        await page.get_by_label("Title").fill("Returns policy")
+        await page.get_by_label("Document id").fill("returns-policy")
+        await page.locator("#kb-form button[type=submit]").click()
+        await page.locator('#kb-form [data-error-for="content"]:not(:empty)').wait_for()
+        await page.get_by_label("Content").fill(
+            "You can return any item within 14 days of delivery for a full refund, unworn and with its tags."
+        )
+        await page.get_by_label("Category").fill("policies")
+        await page.locator("#kb-form button[type=submit]").click()
+        await page.locator('#kb-list tr[data-doc-id="returns-policy"]').wait_for()
+
+        md = tmp_path / "faq.md"
+        md.write_text(
+            "# Delivery times\nCairo and Giza get their orders in two working days; other governorates in four.\n\n"
+            "# طرق الدفع\nالدفع عند الاستلام أو بالبطاقة.\n",
+            encoding="utf-8",
+        )
+        await page.get_by_label("Markdown, CSV or JSON file").set_input_files(str(md))
+        await page.locator("#kb-import button[type=submit]").click()
+        await page.get_by_text("Imported: 2 created, 0 updated, 0 not imported.").wait_for()
+        await page.locator('#kb-list[data-total="3"]').wait_for()
+
+        await page.get_by_label("Ask as a customer would").fill("can I return a jacket for a refund?")
+        await page.get_by_role("button", name="Search").click()
+        first = page.locator("#kb-hits li").first
+        await first.wait_for()
+        assert await first.get_attribute("data-doc-id") == "returns-policy"
+        assert await first.locator("mark").count() >= 1
+        await page.screenshot(path=screenshot_path("knowledge-base-search"), full_page=True)
+
+        await page.get_by_label("Ask as a customer would").fill("delivery")
+        await page.get_by_role("button", name="Search").click()
+        await page.locator('#kb-hits li[data-doc-id="delivery-times"]').wait_for()
+        await page.set_viewport_size(PHONE)
+        await page.screenshot(path=screenshot_path("knowledge-base-phone"), full_page=True)
