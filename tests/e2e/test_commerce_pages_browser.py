@@ -4,6 +4,7 @@ error report), orders (legal and illegal status moves), customers (filters, merg
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,45 @@ async def test_knowledge_base_add_import_and_find_what_the_agent_would(app, tena
         await page.locator('#kb-hits li[data-doc-id="delivery-times"]').wait_for()
         await page.set_viewport_size(PHONE)
         await page.screenshot(path=screenshot_path("knowledge-base-phone"), full_page=True)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_reports_draw_the_attribution_chart_beside_its_table(app, client, tenant: TenantFixture, rows: Rows):
+    from datetime import timedelta
+
+    from souk.db.types import utcnow
+
+    winter = await post(client, tenant, "/api/v1/ad-campaigns", {"facebook_ad_id": "ad_1", "campaign_name": "Winter"})
+    summer = await post(client, tenant, "/api/v1/ad-campaigns", {"facebook_ad_id": "ad_2", "campaign_name": "Summer"})
+    jacket_post = await post(client, tenant, "/api/v1/posts", {"facebook_post_id": "p_1", "post_content": "Jacket"})
+    wa = await rows.channel("whatsapp", "Shop WhatsApp")
+    yesterday = utcnow() - timedelta(days=1)
+    for n in range(3):
+        customer = await rows.customer(display_name=f"Lead {n}")
+        conv = await rows.conversation(wa, customer, last_activity=yesterday)
+        await rows.message(conv, yesterday, message_source="ad", ad_id=uuid.UUID(winter["id"]), platform="whatsapp")
+        if n == 0:
+            await rows.message(conv, yesterday, message_source="ad", ad_id=uuid.UUID(summer["id"]), platform="whatsapp")
+            await rows.message(conv, yesterday, message_source="post_comment", post_id=uuid.UUID(jacket_post["id"]))
+            await rows.message(conv, yesterday, direction="outbound", sender_id="shop", status="sent")
+    async with serve(app) as base, chromium() as browser:
+        page = await browser.new_page()
+        await login(page, base, tenant, "/reports")
+        chart = page.locator("svg#attribution-chart")
+        await chart.wait_for()
+        assert await chart.get_attribute("role") == "img"
+        assert "Leads per ad and post" in await chart.locator("title").first.text_content()
+        bars = chart.locator("rect")
+        assert await bars.count() == 3
+        assert await bars.first.get_attribute("data-value") == "3"  # Winter, the widest bar, comes first
+        first_row = await page.locator("#attribution-table tbody tr").first.locator("td").all_inner_texts()
+        assert first_row[:3] == ["Ad: Winter", "", "3"]
+        await page.locator("svg#volume-chart").wait_for()
+        assert "Shop WhatsApp" in await page.locator("#volume-table").inner_text()
+        await page.locator("#response-times").wait_for()
+        await page.screenshot(path=screenshot_path("reports-attribution"), full_page=True)
+
+        await page.get_by_label("Chart attribution by").select_option("conversations")
+        await page.locator("svg#attribution-chart title", has_text="Conversations per ad").wait_for(state="attached")
+        await page.set_viewport_size(PHONE)
+        await page.screenshot(path=screenshot_path("reports-phone"), full_page=True)
