@@ -77,7 +77,11 @@ async def test_products_field_error_then_create_edit_delete_and_import_with_erro
         await row.get_by_role("button", name="Edit Winter jacket").click()
         await page.get_by_label("Stock").fill("3")
         await form.locator("button[type=submit]").click()
-        await page.locator("#product-list tr", has_text="Winter jacket").locator("td", has_text="3").first.wait_for()
+        stock = page.locator("#product-list tr", has_text="Winter jacket").locator('td[data-label="Stock"]')
+        await page.wait_for_function(
+            "() => document.querySelector('#product-list td[data-label=Stock]')?.textContent === '3'"
+        )
+        assert await stock.inner_text() == "3"
 
         csv = tmp_path / "catalog.csv"
         csv.write_text(
@@ -112,7 +116,7 @@ async def test_products_field_error_then_create_edit_delete_and_import_with_erro
         await page.get_by_label("Search products").fill("wallet")
         await page.get_by_role("button", name="Search").click()
         await page.wait_for_url("**q=wallet**")
-        await page.locator("#product-list tbody tr").first.wait_for()
+        await page.locator('#product-list[data-q="wallet"]').wait_for()
         assert await page.locator("#product-list tbody tr").count() == 1
 
         await page.set_viewport_size(PHONE)
@@ -289,7 +293,8 @@ async def test_knowledge_base_add_import_and_find_what_the_agent_would(app, tena
 
         await page.get_by_label("Ask as a customer would").fill("delivery")
         await page.get_by_role("button", name="Search").click()
-        await page.locator('#kb-hits li[data-doc-id="delivery-times"]').wait_for()
+        await page.locator("#kb-hits h2", has_text="“delivery”").wait_for()
+        assert await page.locator("#kb-hits li").first.get_attribute("data-doc-id") == "delivery-times"
         await page.set_viewport_size(PHONE)
         await page.screenshot(path=screenshot_path("knowledge-base-phone"), full_page=True)
 

@@ -54,6 +54,7 @@ async function load(push = false) {
   const r = await api("GET", `/api/v1/products?${params}`);
   if (!r.ok) { listSlot.replaceChildren(h("p", { class: "form-error", role: "alert" }, r.data.detail || "Could not load products.")); return; }
   const { items, total } = r.data;
+  Object.assign(listSlot.dataset, { q: state.q, page: state.page, total });
   if (!items.length) {
     listSlot.replaceChildren(h("p", { class: "muted empty" }, state.q ? `No product matches “${state.q}”.` : "No products yet."));
     return;
