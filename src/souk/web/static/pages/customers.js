@@ -6,6 +6,7 @@ import { field, select, table, pager, money, query, setQuery, statusLine, bar, s
 
 const root = document.getElementById("page-root");
 const LIMIT = 25;
+let loads = 0;  // the latest list or detail request; older answers are dropped
 const FILTERS = ["q", "stage", "label", "channel", "score_min", "include_merged"];
 let settings = { lead_stages: [], labels: [], customer_types: [] };
 let channels = [];
@@ -70,6 +71,7 @@ function filterForm(q) {
 }
 
 async function showList(q) {
+  const seq = ++loads;
   const page = Number(q.page) || 1;
   const params = new URLSearchParams({ page, limit: LIMIT });
   for (const k of FILTERS) if (q[k]) params.set(k, q[k]);
@@ -88,6 +90,7 @@ async function showList(q) {
   );
   loadProposals(proposals);
   const r = await api("GET", `/api/v1/customers?${params}`);
+  if (seq !== loads) return;  // a newer filter answered or will answer
   listSlot.removeAttribute("aria-busy");
   if (!r.ok) { listSlot.replaceChildren(h("p", { class: "form-error", role: "alert" }, r.data.detail || "Could not load customers.")); return; }
   const { items, total } = r.data;
@@ -213,7 +216,9 @@ async function loadProposals(section) {
 
 async function showCustomer(id) {
   const back = h("p", { class: "back" }, h("a", { href: location.pathname, onclick: (e) => { e.preventDefault(); setQuery({}); showList({}); } }, "← All customers"));
+  const seq = ++loads;
   const r = await api("GET", `/api/v1/customers/${id}`);
+  if (seq !== loads) return;
   if (!r.ok) { main.replaceChildren(back, h("p", { class: "form-error", role: "alert" }, r.data.detail || "No such customer.")); return; }
   const c = r.data;
   const scoreSlot = h("section", { class: "panel", id: "customer-score", "aria-labelledby": "score-title" }, h("h2", { id: "score-title" }, "Score"));

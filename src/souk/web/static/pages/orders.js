@@ -5,6 +5,7 @@ import { field, select, table, pager, money, query, setQuery, statusLine, short 
 
 const root = document.getElementById("page-root");
 const LIMIT = 20;
+let loads = 0;  // the latest list or detail request; older answers are dropped
 const STATUSES = ["pending", "confirmed", "paid", "shipped", "delivered", "cancelled", "refunded"];
 const LABEL = { confirmed: "Confirm", paid: "Mark paid", shipped: "Mark shipped", delivered: "Mark delivered", cancelled: "Cancel order", refunded: "Refund" };
 const state = { status: "", page: 1, id: "" };
@@ -41,9 +42,11 @@ function filters() {
 }
 
 async function list() {
+  const seq = ++loads;
   const params = new URLSearchParams({ page: state.page, limit: LIMIT });
   if (state.status) params.set("status", state.status);
   const r = await api("GET", `/api/v1/orders?${params}`);
+  if (seq !== loads) return;  // a newer filter answered or will answer
   if (!r.ok) { main.replaceChildren(h("p", { class: "form-error", role: "alert" }, r.data.detail || "Could not load orders.")); return; }
   const { items, total } = r.data;
   if (!items.length) { main.replaceChildren(h("p", { class: "muted empty", id: "orders-table" }, state.status ? `No ${state.status} orders.` : "No orders yet.")); return; }
@@ -76,10 +79,13 @@ function customerName(id) {
 }
 
 async function showOrder(id) {
+  const seq = ++loads;
   const r = await api("GET", `/api/v1/orders/${id}`);
+  if (seq !== loads) return;
   const back = h("p", { class: "back" }, h("a", { href: location.pathname, onclick: (e) => { e.preventDefault(); go({ id: "" }); } }, "← All orders"));
   if (!r.ok) { main.replaceChildren(back, h("p", { class: "form-error", role: "alert" }, r.data.detail || "No such order.")); return; }
   render(r.data, back);
+  document.getElementById("order-title").focus();
 }
 
 function render(o, back) {
@@ -101,7 +107,7 @@ function render(o, back) {
       h(
         "section",
         { class: "panel", "aria-labelledby": "order-title" },
-        h("h2", { id: "order-title" }, `Order #${short(o.id)} `, badge(o.status)),
+        h("h2", { id: "order-title", tabindex: "-1" }, `Order #${short(o.id)} `, badge(o.status)),
         h("dl", { class: "facts" },
           h("dt", {}, "Customer"), h("dd", {}, customer),
           h("dt", {}, "Placed"), h("dd", {}, when(o.created_at)),

@@ -5,6 +5,7 @@ import { field, table, pager, money, query, setQuery, statusLine, listOf, textOf
 
 const root = document.getElementById("page-root");
 const LIMIT = 20;
+let loads = 0;  // the latest list or detail request; older answers are dropped
 const state = { q: "", page: 1, inactive: false, ...pick(query()) };
 
 function pick(q) {
@@ -47,11 +48,13 @@ function searchForm() {
 }
 
 async function load(push = false) {
+  const seq = ++loads;
   setQuery({ q: state.q, page: state.page > 1 ? state.page : "", inactive: state.inactive ? "1" : "" }, !push);
   const params = new URLSearchParams({ page: state.page, limit: LIMIT });
   if (state.q) params.set("q", state.q);
   if (state.inactive) params.set("include_inactive", "true");
   const r = await api("GET", `/api/v1/products?${params}`);
+  if (seq !== loads) return;  // a newer search answered or will answer
   if (!r.ok) { listSlot.replaceChildren(h("p", { class: "form-error", role: "alert" }, r.data.detail || "Could not load products.")); return; }
   const { items, total } = r.data;
   Object.assign(listSlot.dataset, { q: state.q, page: state.page, total });
