@@ -170,6 +170,31 @@ function importSection() {
     status,
     report,
   );
+  /** Show a job's progress and follow it to its end (also a job still running when the page was opened). */
+  const watch = async (first) => {
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    progress.hidden = false;
+    const show = (job) => {
+      progress.max = Math.max(1, job.total_rows);
+      progress.value = job.processed;
+      progress.dataset.state = job.status;
+      const counts = `${job.created} created, ${job.updated} updated, ${job.failed} failed`;
+      status.textContent =
+        job.status === "completed" ? `Import completed: ${job.processed} of ${job.total_rows} rows · ${counts}.`
+        : job.status === "failed" ? `Import failed: ${job.detail || "unknown reason"} (${counts}).`
+        : `Importing${job.filename ? ` ${job.filename}` : ""}… ${job.processed} of ${job.total_rows} rows · ${counts}`;
+      report.replaceChildren(errorReport(job.errors));
+    };
+    show(first);
+    await follow(first.url, show, (job) => job.status === "completed" || job.status === "failed", 500);
+    button.disabled = false;
+    load();
+  };
+  api("GET", "/api/v1/products/imports?limit=1").then((r) => {
+    const job = r.ok && r.data.items[0];
+    if (job && (job.status === "queued" || job.status === "running")) watch(job);
+  });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     clearProblem(form);
@@ -181,22 +206,7 @@ function importSection() {
     report.replaceChildren();
     const r = await api("POST", "/api/v1/products/import", body);
     if (!r.ok) { button.disabled = false; showProblem(form, r); return; }
-    progress.hidden = false;
-    const show = (job) => {
-      progress.max = Math.max(1, job.total_rows);
-      progress.value = job.processed;
-      progress.dataset.state = job.status;
-      const counts = `${job.created} created, ${job.updated} updated, ${job.failed} failed`;
-      status.textContent =
-        job.status === "completed" ? `Import completed: ${job.processed} of ${job.total_rows} rows · ${counts}.`
-        : job.status === "failed" ? `Import failed: ${job.detail || "unknown reason"} (${counts}).`
-        : `Importing… ${job.processed} of ${job.total_rows} rows · ${counts}`;
-      report.replaceChildren(errorReport(job.errors));
-    };
-    show(r.data);
-    await follow(r.data.url, show, (job) => job.status === "completed" || job.status === "failed", 500);
-    button.disabled = false;
-    load();
+    await watch(r.data);
   });
   return form;
 }
