@@ -26,6 +26,7 @@ function route() {
 }
 
 function go(changes) {
+  notice.textContent = "";
   Object.assign(state, changes);
   setQuery({ status: state.status, page: state.page > 1 ? state.page : "", id: state.id });
   route();
