@@ -61,6 +61,17 @@ async def test_full_lifecycle_and_illegal_moves_are_409(client, tenant, catalog)
     assert await _stock(client, tenant, catalog["SHO-1"]["id"]) == 11  # shipped goods are not restocked
 
 
+async def test_orders_list_the_statuses_they_may_move_to(client, tenant, catalog):
+    r = await _order(client, tenant, [{"product_id": catalog["SHO-1"]["id"], "quantity": 1}], customer_id="c")
+    order = r.json()
+    assert order["next_statuses"] == ["confirmed", "cancelled"]
+    for status, after in (("confirmed", ["paid", "cancelled"]), ("paid", ["shipped", "refunded"])):
+        assert (await _move(client, tenant, order["id"], status)).json()["next_statuses"] == after
+    listed = (await client.get("/api/v1/orders", params={"status": "paid"}, headers=tenant.headers)).json()
+    assert [o["next_statuses"] for o in listed["items"]] == [["shipped", "refunded"]]
+    assert (await _move(client, tenant, order["id"], "refunded")).json()["next_statuses"] == []
+
+
 async def test_cancel_releases_reserved_stock(client, tenant, catalog):
     pid = catalog["WAL-1"]["id"]
     oid = (await _order(client, tenant, [{"product_id": pid, "quantity": 3}], customer_id="c")).json()["id"]

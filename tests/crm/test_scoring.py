@@ -8,7 +8,7 @@ import uuid
 
 from souk.core import events
 from souk.crm.scoring import ORDER_COUNTERS
-from souk.crm.scoring_worker import consume
+from souk.crm.scoring_worker import consume, handle_event
 from souk.db.types import utcnow
 from tests.conftest import TenantFixture
 from tests.messaging.api.conftest import Rows
@@ -109,3 +109,8 @@ async def test_message_created_event_recomputes_through_the_bus(app, client, ten
     finally:
         stopping.set()
         await asyncio.wait_for(task, 10)
+
+
+async def test_an_order_for_a_legacy_customer_identifier_is_skipped_not_retried_forever(app, tenant: TenantFixture):
+    event = {"type": "order.created", "tenant_id": str(tenant.id), "data": {"customer_id": "legacy-ig-user"}}
+    await handle_event(app.state.db, event)  # raised ValueError before, so the bus redelivered it without end

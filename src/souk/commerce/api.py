@@ -166,13 +166,17 @@ async def delete_product(product_id: uuid.UUID, ctx: Ctx = Depends(admin)) -> Re
     return Response(status_code=204)
 
 
+NOT_COLUMNS = ("items", "next_statuses", "notification")
+
+
 async def orders_out(ctx: Ctx, rows: list[Order]) -> list[OrderOut]:
     items = await orders.order_items(ctx.session, [o.id for o in rows])
     return [
         OrderOut.model_validate(
             {
-                **{c: getattr(o, c) for c in OrderOut.model_fields if c not in ("items", "notification")},
+                **{c: getattr(o, c) for c in OrderOut.model_fields if c not in NOT_COLUMNS},
                 "items": items[o.id],
+                "next_statuses": orders.next_statuses(o.status),
             }
         )
         for o in rows

@@ -42,6 +42,12 @@ RESTOCK: set[tuple[str, str]] = {(S.pending, S.cancelled), (S.confirmed, S.cance
 NOT_SPENT = (S.cancelled, S.refunded)
 
 
+def next_statuses(status: str) -> list[str]:
+    """Where an order in ``status`` may move, in lifecycle order (so a page can offer only legal moves)."""
+    allowed = TRANSITIONS.get(status, set())
+    return [s.value for s in S if s in allowed]
+
+
 def _bad(field: str, message: str) -> Unprocessable:
     return Unprocessable(message, errors=[field_error(field, message)])
 

@@ -142,6 +142,9 @@ class OrderOut(Out):
     channel_type: str | None
     channel_metadata: dict[str, Any]
     items: list[OrderItemOut]
+    next_statuses: list[str] = Field(
+        default_factory=list, examples=[["paid", "cancelled"]], description="The statuses this order may move to now."
+    )
     created_at: datetime
     updated_at: datetime
     notification: NotificationOut | None = Field(None, description="With notify=true: what was sent.")

@@ -33,7 +33,11 @@ async def handle_event(db: Database, event: dict[str, Any]) -> None:
     raw_customer, raw_tenant = data.get("customer_id"), event.get("tenant_id")
     if not raw_customer or not raw_tenant:
         return
-    tenant_id, customer_id = uuid.UUID(raw_tenant), uuid.UUID(str(raw_customer))
+    try:
+        customer_id = uuid.UUID(str(raw_customer))
+    except ValueError:
+        return  # an order for a legacy free-text customer (seed 003's instagram_user) has no lead to score
+    tenant_id = uuid.UUID(raw_tenant)
     async with db.tenant_session(tenant_id) as session:
         customer = await session.get(Customer, customer_id)
         while customer is not None and customer.merged_into_id is not None:
