@@ -587,6 +587,39 @@ def _check_template(body: SendMessageIn, templates: list[dict[str, Any]] | None)
         )
 
 
+_WINDOWS: dict[str, tuple[str, timedelta]] = {
+    "whatsapp": ("whatsapp_customer_service", WHATSAPP_WINDOW),
+    "meta": ("standard_messaging", META_WINDOW),
+    "tiktok": ("tiktok", TIKTOK_WINDOW),
+}
+
+
+def reply_window(channel: Channel, last_inbound_at: datetime | None, now: datetime) -> dict[str, Any] | None:
+    """Where the conversation's messaging window stands (what the inbox shows before a send is refused); None for
+    platforms without one. The same rules as :func:`check_window`, except TikTok's per-window quota."""
+    try:
+        rules = rules_for(channel)
+    except Exception:  # a platform Souk cannot send through: no window to speak of
+        return None
+    if rules.window is None:
+        return None
+    kind, length = _WINDOWS[rules.window]
+    closes_at = last_inbound_at + length if last_inbound_at is not None else None
+    if rules.window == "whatsapp":
+        when_closed = "template"
+    elif rules.window == "meta" and last_inbound_at is not None and now - last_inbound_at <= HUMAN_AGENT_WINDOW:
+        when_closed = "human_agent_tag"
+    else:
+        when_closed = "nothing"
+    return {
+        "kind": kind,
+        "hours": int(length.total_seconds() // 3600),
+        "open": closes_at is not None and now <= closes_at,
+        "closes_at": closes_at,
+        "when_closed": when_closed,
+    }
+
+
 async def check_window(
     session: AsyncSession,
     channel: Channel,
