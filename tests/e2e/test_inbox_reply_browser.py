@@ -160,6 +160,11 @@ async def test_whatsapp_thread_renders_every_kind_with_canned_responses_and_note
             "'Dear customer Thank you Kerry Fisher, your order is on its way.'"
         )
         assert await page.locator("#canned-list").is_hidden()
+        # the emoji picker puts one at the caret
+        await page.click("#emoji-toggle")
+        await page.locator("#emoji-picker button", has_text="👍").click()
+        assert (await text.input_value()).endswith("on its way.👍")
+        assert await page.locator("#emoji-picker").is_hidden()
 
         # a private note: marked in the thread, never sent to the customer
         sent_before = len(fakes["graph"].sent_to(p.WA_CUSTOMER))
@@ -275,6 +280,7 @@ async def test_attachment_goes_out_and_an_expired_session_keeps_the_draft(
         await page.fill("#attachment-caption", "Our prices for November")
         await page.click("#reply-send")
         await page.locator(".msg.outbound .tick.sent").wait_for(timeout=20_000)
+        assert "prices.pdf" in await page.locator(".msg.outbound .sent-file").inner_text()
         (doc,) = telegram.messages_in(chat)
         assert doc["document"]["file_name"] == "prices.pdf" and doc["caption"] == "Our prices for November"
         assert await page.locator("#attachment").is_hidden()

@@ -19,6 +19,7 @@ export function setupReply({ onSent }) {
   const fileInput = $("reply-file");
   const canned = $("canned-list");
   const picker = $("emoji-picker");
+  const toggle = $("emoji-toggle");
   const retry = $("reply-retry");
   const send = $("reply-send");
   const tpl = { name: $("template-name"), language: $("template-language"), params: $("template-params") };
@@ -46,7 +47,9 @@ export function setupReply({ onSent }) {
     text.placeholder = note ? "Write a note for your team; Ctrl+Enter adds it"
       : "Write a reply; / for canned responses; Ctrl+Enter sends";
     send.textContent = note ? "Add note" : template ? "Send template" : "Send";
-    $("attach-label").hidden = note;
+    $("attach-label").hidden = note || template;
+    toggle.hidden = template;
+    if (template) showPicker(false);
     $("reply-hint").hidden = note;
     $("attachment").hidden = note || !s.file;
     showWindow();
@@ -60,7 +63,8 @@ export function setupReply({ onSent }) {
     box.hidden = false;
     const name = { whatsapp_customer_service: "WhatsApp's 24-hour customer service window",
       standard_messaging: "The 24-hour messaging window", tiktok: "TikTok's 48-hour window" }[w.kind] || "The window";
-    const at = w.closes_at ? new Date(w.closes_at).toLocaleString() : null;
+    const at = w.closes_at
+      ? new Date(w.closes_at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : null;
     if (w.open) {
       box.textContent = `${name} is open until ${at}.`;
       return;
@@ -100,7 +104,15 @@ export function setupReply({ onSent }) {
   }
 
   for (const el of [text, caption, tpl.name, tpl.language, tpl.params]) {
-    el.addEventListener("input", () => { s.keys = {}; retry.hidden = true; save(); });
+    el.addEventListener("input", () => {
+      s.keys = {};  // a changed request is a new send
+      retry.hidden = true;
+      // the field's own error goes once it is edited
+      el.removeAttribute("aria-invalid");
+      const slot = form.querySelector(`[data-error-for="${CSS.escape(el.name)}"]`);
+      if (slot) slot.textContent = "";
+      save();
+    });
   }
   // an expired session: keep the draft and come back to this conversation after logging in
   beforeLogin.push(() => {
@@ -147,7 +159,6 @@ export function setupReply({ onSent }) {
 
   picker.append(...EMOJIS.map((emoji) => h("button", { type: "button", class: "emoji", "aria-label": emoji }, emoji)),
     h("p", { class: "muted hint" }, "More: the system's emoji keyboard (Win+. or Ctrl+⌘+Space)."));
-  const toggle = $("emoji-toggle");
   const showPicker = (open) => { picker.hidden = !open; toggle.setAttribute("aria-expanded", String(open)); };
   toggle.addEventListener("click", () => { showPicker(picker.hidden); if (!picker.hidden) picker.querySelector("button").focus(); });
   picker.addEventListener("click", (e) => {

@@ -94,6 +94,21 @@ function mediaItem(media) {
   }
 }
 
+/** What a reply carried (an upload or a URL): its bytes went to the platform and are not kept by Souk. */
+function sentMedia(kind, media) {
+  const name = media.filename || (media.url ? media.url.split("/").pop() : kind);
+  if (media.url && /^https?:/.test(media.url) && (kind === "image" || kind === "sticker")) {
+    return h("a", { class: "media media-image", href: media.url, target: "_blank", rel: "noopener noreferrer" },
+      h("img", { src: media.url, alt: name, loading: "lazy" }));
+  }
+  const label = [h("span", { "aria-hidden": "true" }, kind === "image" ? "🖼 " : kind === "video" ? "🎬 " : "📄 "),
+    h("span", { class: "doc-name", dir: "auto" }, name),
+    h("span", { class: "doc-size muted" }, [media.mime || media.mime_type, size(media.size)].filter(Boolean).join(" · "))];
+  return media.url && /^https?:/.test(media.url)
+    ? h("a", { class: "media media-document", href: media.url, target: "_blank", rel: "noopener noreferrer" }, label)
+    : h("span", { class: "media media-document sent-file" }, label);
+}
+
 function locationBlock(loc) {
   const lat = Number(loc.latitude);
   const lon = Number(loc.longitude);
@@ -186,8 +201,10 @@ export function messageItem(m, { byExternalId = new Map(), onRetry } = {}) {
       quoted ? (quoted.message_text || `[${quoted.message_type}]`).slice(0, 140) : "an earlier message"));
   }
   if (m.deleted_at) li.append(h("p", { class: "deleted-mark" }, "🚫 Deleted by the sender"));
+  const sent = m.direction === "outbound" && !m.media.length && meta.media ? meta.media : null;
   const shown = m.message_text
-    || (m.media.length || meta.location || meta.contacts || meta.order ? "" : `[${m.message_type}]`);
+    || (m.media.length || sent || meta.location || meta.contacts || meta.order ? "" : `[${m.message_type}]`);
+  if (sent) li.append(sentMedia(m.message_type, sent));
   if (shown) li.append(h("p", { class: "text", dir: "auto" }, linkify(shown)));
   for (const media of m.media) {
     li.append(mediaItem(media));
