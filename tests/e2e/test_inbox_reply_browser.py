@@ -72,6 +72,9 @@ async def test_whatsapp_thread_renders_every_kind_with_canned_responses_and_note
     channel = await active_channel(client, tenant, fakes, "whatsapp")
     now = int(time.time())
     image_id = fakes["graph"].add_media(png(), "image/png")
+    doc_id = fakes["graph"].add_media(b"%PDF-1.4 invoice", "application/pdf")
+    voice_id = fakes["graph"].add_media(b"OggS voice", "audio/ogg")
+    video_id = fakes["graph"].add_media(b"\x00\x00\x00\x18ftypmp42", "video/mp4")
     order = {
         "catalog_id": "cat-1",
         "text": "Please deliver tomorrow",
@@ -101,6 +104,11 @@ async def test_whatsapp_thread_renders_every_kind_with_canned_responses_and_note
         p.wa_reaction("wamid.r1", "wamid.t1", "❤️", now - 15),
         p.wa_edit("wamid.e1", "wamid.edit", "I want 2 wallets", now - 10),
         p.wa_revoke("wamid.v1", "wamid.gone", now - 5),
+        wa_message(
+            "wamid.doc", now - 4, "document", {"id": doc_id, "mime_type": "application/pdf", "filename": "invoice.pdf"}
+        ),
+        wa_message("wamid.voice", now - 3, "audio", {"id": voice_id, "mime_type": "audio/ogg", "voice": True}),
+        wa_message("wamid.video", now - 2, "video", {"id": video_id, "mime_type": "video/mp4"}),
     )
     canned = {"shortcut": "thanks", "content": "Thank you {{customer.display_name}}, your order is on its way."}
     assert (await client.post("/api/v1/canned-responses", headers=tenant.headers, json=canned)).status_code == 201
@@ -139,7 +147,14 @@ async def test_whatsapp_thread_renders_every_kind_with_canned_responses_and_note
         await edited.locator(".edit-history", has_text="I want 3 wallets").wait_for()
         await thread.locator(".msg.deleted .deleted-mark", has_text="Deleted").wait_for()
         assert await thread.locator(".day").count() >= 1
-        assert await thread.locator(".msg .platform-whatsapp").count() == 7
+        assert await thread.locator(".msg .platform-whatsapp").count() == 10
+        # a document to download with its name and size, a voice note and a video with players
+        document = thread.locator(".msg a.media-document")
+        await document.wait_for(timeout=20_000)
+        assert await document.get_attribute("download") == "invoice.pdf"
+        assert "invoice.pdf" in await document.inner_text() and "16 B" in await document.inner_text()
+        await thread.locator(".msg audio.media-audio[controls]").wait_for(timeout=20_000)
+        await thread.locator(".msg video.media-video[controls]").wait_for(timeout=20_000)
         # the window is open: a plain reply box
         await page.locator("#window-state", has_text="is open until").wait_for()
         assert await page.locator("#template-form").is_hidden()
@@ -285,6 +300,20 @@ async def test_attachment_goes_out_and_an_expired_session_keeps_the_draft(
         assert doc["document"]["file_name"] == "prices.pdf" and doc["caption"] == "Our prices for November"
         assert await page.locator("#attachment").is_hidden()
 
+        # the request does not get through: the reason and Retry under the box; Retry sends it once
+        async def drop_sends(route: Any) -> None:
+            await (route.abort() if route.request.method == "POST" else route.continue_())
+
+        await page.route("**/api/v1/conversations/*/messages", drop_sends)
+        await page.fill("#reply-text", "Tell me which one you like.")
+        await page.click("#reply-send")
+        await page.locator("#reply-error", has_text="network failed").wait_for()
+        await page.unroute("**/api/v1/conversations/*/messages", drop_sends)
+        await page.click("#reply-retry")
+        await page.locator(".msg.outbound", has_text="which one you like").locator(".tick.sent").wait_for()
+        assert await page.locator("#reply-text").input_value() == ""
+        assert [m.get("text") for m in telegram.messages_in(chat)][1:] == ["Tell me which one you like."]
+
         # the session expires while a reply is written: the login page, then the same conversation and draft
         conversation = await conversation_id(page)
         draft = "Shall I reserve the blue wallet for you?"
@@ -299,5 +328,5 @@ async def test_attachment_goes_out_and_an_expired_session_keeps_the_draft(
         await page.wait_for_function(f"document.getElementById('reply-text').value === {draft!r}")
         assert await conversation_id(page) == conversation
         await page.locator(".msg.inbound", has_text="price list").wait_for()
-        assert len(telegram.messages_in(chat)) == 1  # the draft was not sent
+        assert len(telegram.messages_in(chat)) == 2  # the draft was not sent
         await page.screenshot(path=screenshot_path("inbox-draft-after-login"))

@@ -305,12 +305,12 @@ export function setupReply({ onSent }) {
       render();
       $("reply-error").textContent = r.data.detail;
     }
-    retry.hidden = false;
+    // trying again helps when the request did not get through or the server had a bad moment, not when it said no
+    retry.hidden = !(r.status === 0 || r.status === 429 || r.status >= 500);
   }
 
   function localError(name, message) {
     fail({ ok: false, status: 422, data: { detail: message, errors: [{ field: name, message }] } });
-    retry.hidden = true;
     form.querySelector(`[name="${name}"]`)?.focus();
   }
 
