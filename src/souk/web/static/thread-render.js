@@ -231,7 +231,7 @@ export function messageItem(m, { byExternalId = new Map(), onRetry } = {}) {
   li.append(line);
 
   if (m.status === "failed" && m.direction === "outbound") {
-    const why = h("p", { class: "failed-reason", role: "alert" },
+    const why = h("p", { class: "failed-reason" },
       `Not delivered: ${m.error_message || m.error_code || "unknown reason"}`);
     if (onRetry) {
       const retry = h("button", { type: "button", class: "small retry" }, "Retry");

@@ -8,6 +8,7 @@ import { platformBadge, threadItems } from "/static/thread-render.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 100;
+const OPEN_KEY = "souk:open";
 const s = { id: null, older: [], before: null, loading: false, again: false, toBottom: false };
 
 // after one's own send, and when a conversation opens, the newest message is in view
@@ -107,6 +108,7 @@ async function openThread(id) {
   s.before = null;
   s.toBottom = true;
   history.replaceState(null, "", `${location.pathname}${location.search}#c=${id}`);
+  sessionStorage.setItem(OPEN_KEY, id);
   $("thread").hidden = false;
   $("message-list").replaceChildren(h("li", { class: "muted" }, "Loading…"));
   reply.open(id);
@@ -122,12 +124,14 @@ $("bot-toggle").addEventListener("click", async () => {
   await load();
 });
 
-// the conversation in the address, or the one an expired session left (the login page drops the address's #)
+// the conversation in the address, or the one an expired session left: the login page drops the address's #, so
+// the tab remembers it (beforeLogin; or the last one opened, when the page comes straight back from logging in)
 function fromAddress() {
   return new URLSearchParams(location.hash.slice(1)).get("c");
 }
 window.addEventListener("hashchange", () => { const id = fromAddress(); if (id && id !== s.id) openThread(id); });
-const reopen = fromAddress() || sessionStorage.getItem(REOPEN_KEY);
+const fromLogin = document.referrer && new URL(document.referrer).pathname === "/login";
+const reopen = fromAddress() || sessionStorage.getItem(REOPEN_KEY) || (fromLogin && sessionStorage.getItem(OPEN_KEY));
 sessionStorage.removeItem(REOPEN_KEY);
 if (reopen) openThread(reopen);
 
