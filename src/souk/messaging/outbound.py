@@ -562,6 +562,28 @@ async def whatsapp_templates(channel: Channel, http: httpx.AsyncClient) -> list[
     return approved
 
 
+def template_parameters(body: str | None) -> int:
+    """How many distinct ``{{n}}`` placeholders a template body has (what a send must fill)."""
+    return len(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", body or "")))
+
+
+async def templates_for(
+    session: AsyncSession, conversation_id: uuid.UUID, *, http: httpx.AsyncClient
+) -> list[dict[str, Any]] | None:
+    """The approved templates the conversation's channel can send (with their parameter count): empty for a platform
+    without templates, None when WhatsApp could not list them."""
+    conversation = await session.scalar(select(Conversation).where(Conversation.id == conversation_id))
+    if conversation is None:
+        raise NotFound("no such conversation")
+    channel = await session.scalar(select(Channel).where(Channel.id == conversation.channel_id))
+    if channel is None or "template" not in rules_for(channel).types:
+        return []
+    templates = await whatsapp_templates(channel, http)
+    if templates is None:
+        return None
+    return [{**t, "parameters": template_parameters(t.get("body"))} for t in templates]
+
+
 def _check_template(body: SendMessageIn, templates: list[dict[str, Any]] | None) -> None:
     assert body.template is not None
     if templates is None:
@@ -576,7 +598,7 @@ def _check_template(body: SendMessageIn, templates: list[dict[str, Any]] | None)
             templates=templates,
             known=names,
         )
-    expected = len(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", match.get("body") or "")))
+    expected = template_parameters(match.get("body"))
     given = sum(
         len(c.get("parameters") or []) for c in body.template.components if str(c.get("type", "")).lower() == "body"
     )

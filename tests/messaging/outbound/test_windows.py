@@ -3,6 +3,7 @@ TikTok 48 h and 10 messages; Telegram, WAHA and Chotot have none."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -108,3 +109,24 @@ async def test_the_conversation_says_whether_its_window_is_open(
     listed = await client.get("/api/v1/conversations", headers=tenant.headers, params={"limit": 100})
     by_id = {c["id"]: c for c in listed.json()["items"]}
     assert by_id[str(closed.conversation_id)]["reply_window"]["open"] is False
+
+
+async def test_the_approved_templates_of_a_conversation_with_their_parameters(
+    app: FastAPI, client: httpx.AsyncClient, tenant: TenantFixture, fakes: Fakes
+):
+    t = await make_thread(app, tenant, fakes, "whatsapp", last_inbound_at=utcnow() - timedelta(hours=25))
+    r = await client.get(f"/api/v1/conversations/{t.conversation_id}/templates", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["listed"] is True
+    assert {(x["name"], x["language"], x["parameters"]) for x in r.json()["items"]} == {
+        ("order_update", "en_US", 1),
+        ("welcome_back", "en_US", 0),
+    }  # the pending one is left out
+    order_update = next(x for x in r.json()["items"] if x["name"] == "order_update")
+    assert order_update["body"] == "Your order {{1}} is on its way."
+
+    telegram = await make_thread(app, tenant, fakes, "telegram")
+    r = await client.get(f"/api/v1/conversations/{telegram.conversation_id}/templates", headers=tenant.headers)
+    assert r.json() == {"items": [], "listed": True}
+    r = await client.get(f"/api/v1/conversations/{uuid.uuid4()}/templates", headers=tenant.headers)
+    assert r.status_code == 404
