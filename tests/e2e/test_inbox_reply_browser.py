@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from souk.settings import Settings
-from tests.channels.conftest import fakes  # noqa: F401 - fixture
+from tests.channels.conftest import configs, fakes  # noqa: F401 - fixture
 from tests.conftest import TenantFixture
 from tests.e2e.browser import chromium, screenshot_path, serve
 from tests.messaging.inbound import payloads as p
@@ -25,6 +25,22 @@ from tests.messaging.inbound.conftest import active_channel
 from tests.support.webhooks import post, wait_idle
 
 pytestmark = pytest.mark.e2e
+TEMPLATES = [
+    {
+        "name": "order_update",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Your order {{1}} is on its way."}],
+    },
+    {
+        "name": "welcome_back",
+        "language": "en_US",
+        "status": "APPROVED",
+        "category": "MARKETING",
+        "components": [{"type": "BODY", "text": "We missed you!"}],
+    },
+]
 
 
 def png(width: int = 120, height: int = 80) -> bytes:
@@ -208,6 +224,9 @@ async def test_closed_whatsapp_window_sends_a_template_and_a_failed_send_retries
 ):
     graph = fakes["graph"]
     channel = await active_channel(client, tenant, fakes, "whatsapp")
+    # the business account's templates, listed once (Souk keeps the list a few minutes)
+    waba = configs(fakes)["whatsapp"]["businessAccountID"]
+    graph.respond("GET", f"/v21.0/{waba}/message_templates", 200, json={"data": TEMPLATES}, times=1)
     now = int(time.time())
     late, recent = "201005550199", "201005550277"
     await deliver(
@@ -228,8 +247,12 @@ async def test_closed_whatsapp_window_sends_a_template_and_a_failed_send_retries
         assert await page.locator("#compose").is_hidden()
         await page.click("#reply-send")  # no template chosen: the error is next to the field
         await page.locator("[data-error-for='template.name']", has_text="Choose the template").wait_for()
+        names = page.locator("#template-names option")
+        assert await names.evaluate_all("options => options.map(o => o.value)") == ["order_update", "welcome_back"]
         await page.fill("#template-name", "order_update")
-        await page.fill("#template-language", "en_US")
+        await page.locator("#template-body", has_text="Your order {{1}} is on its way").wait_for()
+        assert "1 parameter" in await page.locator("#template-body").inner_text()
+        assert await page.locator("#template-language").input_value() == "en_US"
         await page.fill("#template-params", "#1042")
         await page.screenshot(path=screenshot_path("inbox-template-form"))
         await page.click("#reply-send")

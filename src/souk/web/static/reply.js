@@ -26,7 +26,7 @@ export function setupReply({ onSent }) {
   const s = {
     conv: null, mode: "reply", file: null, templates: [], sending: false,
     keys: {},  // one Idempotency-Key per part of the send (file, text), kept until it succeeds or the input changes
-    cannedRows: null, cannedAt: 0, options: [], active: -1, token: null,
+    cannedRows: null, cannedAt: 0, options: [], active: -1, token: null, templatesFor: null,
   };
 
   // -- modes: reply, private note; a closed WhatsApp window turns the reply into a template ----------------------
@@ -52,6 +52,7 @@ export function setupReply({ onSent }) {
     if (template) showPicker(false);
     $("reply-hint").hidden = note;
     $("attachment").hidden = note || !s.file;
+    if (template) loadTemplates();
     showWindow();
   }
 
@@ -268,6 +269,13 @@ export function setupReply({ onSent }) {
 
   // -- templates ---------------------------------------------------------------------------------------------------
 
+  async function loadTemplates() {
+    if (!s.conv || s.templatesFor === s.conv.id) return;
+    s.templatesFor = s.conv.id;
+    const r = await api("GET", `/api/v1/conversations/${s.conv.id}/templates`);
+    if (r.ok) offerTemplates(r.data.items);
+  }
+
   function offerTemplates(list) {
     if (!Array.isArray(list) || !list.length) return;
     s.templates = list;
@@ -275,12 +283,18 @@ export function setupReply({ onSent }) {
     showTemplateBody();
   }
 
+  /** The chosen template's text and how many parameters it takes; its language when it has only one. */
   function showTemplateBody() {
-    const t = s.templates.find((x) => x.name === tpl.name.value.trim());
-    if (t && t.language && !tpl.language.value) tpl.language.value = t.language;
-    $("template-body").textContent = t?.body ? `“${t.body}”` : "";
+    const same = s.templates.filter((x) => x.name === tpl.name.value.trim());
+    const t = same.find((x) => x.language === tpl.language.value.trim()) || same[0];
+    if (same.length === 1 && t.language && tpl.language.value.trim() !== t.language) tpl.language.value = t.language;
+    const n = t?.parameters ?? 0;
+    $("template-body").textContent = t?.body
+      ? `“${t.body}”: ${n ? `${n} parameter${n > 1 ? "s" : ""}, one per line below` : "no parameters"}.` : "";
+    tpl.params.rows = Math.max(2, n);
   }
   tpl.name.addEventListener("input", showTemplateBody);
+  tpl.language.addEventListener("input", showTemplateBody);
 
   // -- sending -----------------------------------------------------------------------------------------------------
 
@@ -377,6 +391,7 @@ export function setupReply({ onSent }) {
       s.file = null;
       s.keys = {};
       s.templates = [];
+      s.templatesFor = null;
       fileInput.value = "";
       $("template-names").replaceChildren();
       $("template-body").textContent = "";
