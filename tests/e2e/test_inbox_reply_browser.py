@@ -130,6 +130,10 @@ async def test_whatsapp_thread_renders_every_kind_with_canned_responses_and_note
     assert (await client.post("/api/v1/canned-responses", headers=tenant.headers, json=canned)).status_code == 201
     other = {"shortcut": "hours", "content": "We open 9 to 5."}
     assert (await client.post("/api/v1/canned-responses", headers=tenant.headers, json=other)).status_code == 201
+    (conv,) = (await client.get("/api/v1/conversations", headers=tenant.headers)).json()["items"]
+    buttons = {"text": "Which colour?", "buttons": [{"id": "blue", "title": "Blue"}, {"id": "brown", "title": "Brown"}]}
+    r = await client.post(f"/api/v1/conversations/{conv['id']}/messages", headers=tenant.headers, json=buttons)
+    assert r.status_code == 201, r.text
 
     async with serve(app) as base, chromium() as browser:
         page = await browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -163,7 +167,11 @@ async def test_whatsapp_thread_renders_every_kind_with_canned_responses_and_note
         await edited.locator(".edit-history", has_text="I want 3 wallets").wait_for()
         await thread.locator(".msg.deleted .deleted-mark", has_text="Deleted").wait_for()
         assert await thread.locator(".day").count() >= 1
-        assert await thread.locator(".msg .platform-whatsapp").count() == 10
+        assert await thread.locator(".msg .platform-whatsapp").count() == 11
+        # a reply with buttons shows what it offered, and its tick
+        offered = thread.locator(".msg.outbound", has_text="Which colour?")
+        assert await offered.locator(".offered li").all_inner_texts() == ["Blue", "Brown"]
+        await offered.locator(".tick.sent").wait_for(timeout=20_000)
         # a document to download with its name and size, a voice note and a video with players
         document = thread.locator(".msg a.media-document")
         await document.wait_for(timeout=20_000)
@@ -247,6 +255,7 @@ async def test_closed_whatsapp_window_sends_a_template_and_a_failed_send_retries
         assert await page.locator("#compose").is_hidden()
         await page.click("#reply-send")  # no template chosen: the error is next to the field
         await page.locator("[data-error-for='template.name']", has_text="Choose the template").wait_for()
+        await page.wait_for_function("document.querySelectorAll('#template-names option').length === 2")
         names = page.locator("#template-names option")
         assert await names.evaluate_all("options => options.map(o => o.value)") == ["order_update", "welcome_back"]
         await page.fill("#template-name", "order_update")
@@ -353,3 +362,6 @@ async def test_attachment_goes_out_and_an_expired_session_keeps_the_draft(
         await page.locator(".msg.inbound", has_text="price list").wait_for()
         assert len(telegram.messages_in(chat)) == 2  # the draft was not sent
         await page.screenshot(path=screenshot_path("inbox-draft-after-login"))
+        await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        await page.locator("#thread").scroll_into_view_if_needed()
+        await page.screenshot(path=screenshot_path("inbox-thread-phone"))

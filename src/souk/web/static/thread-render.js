@@ -217,6 +217,12 @@ export function messageItem(m, { byExternalId = new Map(), onRetry } = {}) {
     li.append(h("p", { class: "interactive muted" }, "↩ tapped ", h("q", { dir: "auto" },
       meta.interactive.title || meta.interactive.id || meta.interactive.payload || "a button")));
   }
+  const offered = m.direction === "outbound" ? meta.content?.buttons || meta.content?.options : null;
+  if (Array.isArray(offered) && offered.length) {
+    li.append(h("ul", { class: "offered", "aria-label": "Buttons offered" },
+      offered.map((b) => h("li", { dir: "auto" }, b.url ? h("a", { href: /^https?:/.test(b.url) ? b.url : "#",
+        target: "_blank", rel: "noopener noreferrer" }, b.title) : b.title))));
+  }
   if (m.reactions?.length) li.append(reactionsBlock(m.reactions));
 
   const who = m.direction === "outbound"
