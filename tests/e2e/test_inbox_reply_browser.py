@@ -279,6 +279,15 @@ async def test_closed_whatsapp_window_sends_a_template_and_a_failed_send_retries
         graph.fail_next("POST", path, code=131026, message="Message undeliverable", details="Receiver is offline")
         await page.locator("#conversation-list li.conversation", has_text="Samir").first.click()
         await page.locator("#window-state:not(.closed)", has_text="is open").wait_for()
+        # a file the platform does not take: the reason next to the attachment, nothing sent
+        gif = {"name": "smile.gif", "mimeType": "image/gif", "buffer": b"GIF89a\x01\x00\x01\x00"}
+        await page.set_input_files("#reply-file", files=[gif])
+        await page.locator("#attachment-name", has_text="smile.gif").wait_for()
+        await page.click("#reply-send")
+        await page.locator("[data-error-for=file]", has_text="unsupported media type").wait_for()
+        assert "image/jpeg, image/png" in await page.locator("#reply-error").inner_text()
+        await page.click("#attachment-remove")
+        assert await page.locator("#attachment").is_hidden()
         await page.fill("#reply-text", "Yes, in brown and black.")
         await page.keyboard.press("Control+Enter")
         failed = page.locator(".msg.outbound.failed", has_text="in brown and black")

@@ -127,6 +127,8 @@ export function setupReply({ onSent }) {
     if (!file) return;
     s.file = file;
     s.keys = {};
+    retry.hidden = true;
+    form.querySelector('[data-error-for="file"]').textContent = "";
     $("attachment-name").textContent = `📎 ${file.name} (${size(file.size)})`;
     render();
     caption.focus();
@@ -311,6 +313,11 @@ export function setupReply({ onSent }) {
   function fail(result, message) {
     const r = result || { ok: false, status: 0, data: { detail: message } };
     showProblem(form, r);
+    // the field says what is wrong with it; the whole reason (a platform's limits, say) stays under the box too
+    const problem = typeof r.data === "object" ? r.data : {};
+    if (problem.detail && !(problem.errors || []).some((e) => e.message === problem.detail)) {
+      $("reply-error").textContent = problem.detail;
+    }
     if (typeof r.data === "object" && String(r.data.type || "").endsWith("/window-closed")) {
       // the window closed since the page was loaded: switch to templates and list the approved ones
       if (s.conv) s.conv.reply_window = { ...(s.conv.reply_window || {}), ...r.data.window, open: false,
