@@ -39,6 +39,7 @@ from souk.messaging.models import (
     Message,
     MessageMedia,
 )
+from souk.messaging.outbound import reply_window
 from souk.messaging.schemas import (
     ChannelSummary,
     ConversationCounts,
@@ -53,6 +54,7 @@ from souk.messaging.schemas import (
     MessageCursorPage,
     MessageList,
     MessageOut,
+    ReplyWindow,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -155,12 +157,17 @@ async def _load(session: AsyncSession, model: type[Any], ids: Iterable[uuid.UUID
     return list((await session.scalars(select(model).where(model.id.in_(ids)))).all())
 
 
+_DERIVED = ("channel", "customer", "reply_window")
+
+
 def _conversation_out(conv: Conversation, channel: Channel | None, customer: Customer | None) -> ConversationOut:
-    data = {name: getattr(conv, name) for name in ConversationOut.model_fields if name not in ("channel", "customer")}
+    data = {name: getattr(conv, name) for name in ConversationOut.model_fields if name not in _DERIVED}
+    window = reply_window(channel, as_utc(conv.last_inbound_at), datetime.now(UTC)) if channel else None
     return ConversationOut(
         **data,
         channel=ChannelSummary.model_validate(channel) if channel else None,
         customer=CustomerSummary.model_validate(customer) if customer else None,
+        reply_window=ReplyWindow(**window) if window else None,
     )
 
 

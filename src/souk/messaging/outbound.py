@@ -562,6 +562,28 @@ async def whatsapp_templates(channel: Channel, http: httpx.AsyncClient) -> list[
     return approved
 
 
+def template_parameters(body: str | None) -> int:
+    """How many distinct ``{{n}}`` placeholders a template body has (what a send must fill)."""
+    return len(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", body or "")))
+
+
+async def templates_for(
+    session: AsyncSession, conversation_id: uuid.UUID, *, http: httpx.AsyncClient
+) -> list[dict[str, Any]] | None:
+    """The approved templates the conversation's channel can send (with their parameter count): empty for a platform
+    without templates, None when WhatsApp could not list them."""
+    conversation = await session.scalar(select(Conversation).where(Conversation.id == conversation_id))
+    if conversation is None:
+        raise NotFound("no such conversation")
+    channel = await session.scalar(select(Channel).where(Channel.id == conversation.channel_id))
+    if channel is None or "template" not in rules_for(channel).types:
+        return []
+    templates = await whatsapp_templates(channel, http)
+    if templates is None:
+        return None
+    return [{**t, "parameters": template_parameters(t.get("body"))} for t in templates]
+
+
 def _check_template(body: SendMessageIn, templates: list[dict[str, Any]] | None) -> None:
     assert body.template is not None
     if templates is None:
@@ -576,7 +598,7 @@ def _check_template(body: SendMessageIn, templates: list[dict[str, Any]] | None)
             templates=templates,
             known=names,
         )
-    expected = len(set(re.findall(r"\{\{\s*(\w+)\s*\}\}", match.get("body") or "")))
+    expected = template_parameters(match.get("body"))
     given = sum(
         len(c.get("parameters") or []) for c in body.template.components if str(c.get("type", "")).lower() == "body"
     )
@@ -585,6 +607,39 @@ def _check_template(body: SendMessageIn, templates: list[dict[str, Any]] | None)
             f"template {wanted[0]!r} has {expected} body parameter(s); {given} given",
             [field_error("template.components", f"{expected} body parameter(s) expected")],
         )
+
+
+_WINDOWS: dict[str, tuple[str, timedelta]] = {
+    "whatsapp": ("whatsapp_customer_service", WHATSAPP_WINDOW),
+    "meta": ("standard_messaging", META_WINDOW),
+    "tiktok": ("tiktok", TIKTOK_WINDOW),
+}
+
+
+def reply_window(channel: Channel, last_inbound_at: datetime | None, now: datetime) -> dict[str, Any] | None:
+    """Where the conversation's messaging window stands (what the inbox shows before a send is refused); None for
+    platforms without one. The same rules as :func:`check_window`, except TikTok's per-window quota."""
+    try:
+        rules = rules_for(channel)
+    except Exception:  # a platform Souk cannot send through: no window to speak of
+        return None
+    if rules.window is None:
+        return None
+    kind, length = _WINDOWS[rules.window]
+    closes_at = last_inbound_at + length if last_inbound_at is not None else None
+    if rules.window == "whatsapp":
+        when_closed = "template"
+    elif rules.window == "meta" and last_inbound_at is not None and now - last_inbound_at <= HUMAN_AGENT_WINDOW:
+        when_closed = "human_agent_tag"
+    else:
+        when_closed = "nothing"
+    return {
+        "kind": kind,
+        "hours": int(length.total_seconds() // 3600),
+        "open": closes_at is not None and now <= closes_at,
+        "closes_at": closes_at,
+        "when_closed": when_closed,
+    }
 
 
 async def check_window(

@@ -49,6 +49,22 @@ class OutboundMessageOut(MessageOut):
     delivery: DeliveryOut
 
 
+class TemplateOut(BaseModel):
+    name: str = Field(examples=["order_update"])
+    language: str = Field(examples=["en_US"])
+    category: str | None = Field(examples=["UTILITY"])
+    body: str | None = Field(description="The body text with its {{n}} placeholders.", examples=["Order {{1}} ships."])
+    parameters: int = Field(description="How many body parameters a send must give.")
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateOut] = Field(description="The approved templates; empty when none could be listed.")
+    listed: bool = Field(
+        description="False when the platform could not list them (no business account id, the platform is down): "
+        "a send is then judged by the platform alone."
+    )
+
+
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     """A JSON schema with its ``$defs`` references resolved in place (for a hand-written OpenAPI request body)."""
     defs = schema.pop("$defs", {})
@@ -240,6 +256,19 @@ async def send_message(
     else:
         background.add_task(_publish, request.app, queued.outbox.id)
     return await render(ctx, queued)
+
+
+@router.get(
+    "/conversations/{conversation_id}/templates",
+    summary="The approved WhatsApp templates this conversation's channel can send",
+    response_model=TemplateList,
+    responses={404: {"description": "No such conversation (or another tenant's)"}},
+)
+async def list_templates(conversation_id: uuid.UUID, request: Request, ctx: Ctx = Depends(agent)) -> TemplateList:
+    templates = await outbound.templates_for(ctx.session, conversation_id, http=request.app.state.http)
+    if templates is None:
+        return TemplateList(items=[], listed=False)
+    return TemplateList(items=[TemplateOut(**t) for t in templates], listed=True)
 
 
 @router.post(

@@ -95,6 +95,23 @@ class CustomerSummary(Out):
     profile_pic: str | None
 
 
+class ReplyWindow(BaseModel):
+    """The platform's customer-initiated messaging window, as it stands when the conversation is read."""
+
+    kind: str = Field(
+        description="whatsapp_customer_service (WhatsApp), standard_messaging (Messenger, Instagram) or tiktok.",
+        examples=["whatsapp_customer_service"],
+    )
+    hours: int = Field(description="How long the window stays open after the customer's last message.")
+    open: bool = Field(description="Whether any message may be sent now.")
+    closes_at: datetime | None = Field(description="When it closes (or closed); null when the customer never wrote.")
+    when_closed: str = Field(
+        description="What can still be sent once it is closed: `template` (an approved WhatsApp template), "
+        "`human_agent_tag` (Messenger/Instagram, tag HUMAN_AGENT up to 7 days) or `nothing`.",
+        examples=["template"],
+    )
+
+
 class ConversationOut(BaseModel):
     id: uuid.UUID
     channel_id: uuid.UUID
@@ -128,6 +145,9 @@ class ConversationOut(BaseModel):
     updated_at: datetime
     channel: ChannelSummary | None
     customer: CustomerSummary | None
+    reply_window: ReplyWindow | None = Field(
+        None, description="The platform's messaging window; null where the platform has none (Telegram, WAHA…)."
+    )
 
 
 class ConversationCounts(BaseModel):

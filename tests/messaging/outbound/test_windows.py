@@ -3,6 +3,7 @@ TikTok 48 h and 10 messages; Telegram, WAHA and Chotot have none."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -78,3 +79,54 @@ async def test_telegram_waha_and_chotot_have_no_window(
         t = await make_thread(app, tenant, fakes, platform, last_inbound_at=utcnow() - timedelta(days=30))
         r = await send(client, t, {"text": "Back in stock!"})
         assert r.status_code == 201, (platform, r.text)
+
+
+async def test_the_conversation_says_whether_its_window_is_open(
+    app: FastAPI, client: httpx.AsyncClient, tenant: TenantFixture, fakes: Fakes
+):
+    async def window(t) -> dict | None:
+        r = await client.get(f"/api/v1/conversations/{t.conversation_id}", headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        return r.json()["reply_window"]
+
+    recent = await make_thread(app, tenant, fakes, "whatsapp")
+    w = await window(recent)
+    assert w["kind"] == "whatsapp_customer_service" and w["hours"] == 24 and w["open"] is True
+    assert w["when_closed"] == "template" and w["closes_at"]
+
+    late = utcnow() - timedelta(hours=25)
+    closed = await make_thread(app, tenant, fakes, "whatsapp", channel_id=recent.channel_id, last_inbound_at=late)
+    assert (await window(closed))["open"] is False
+    never = await make_thread(app, tenant, fakes, "whatsapp", channel_id=recent.channel_id, last_inbound_at=None)
+    assert (await window(never)) == {**w, "open": False, "closes_at": None}
+
+    messenger = await make_thread(app, tenant, fakes, "messenger", last_inbound_at=utcnow() - timedelta(hours=30))
+    assert (await window(messenger))["open"] is False
+    assert (await window(messenger))["when_closed"] == "human_agent_tag"
+
+    telegram = await make_thread(app, tenant, fakes, "telegram", last_inbound_at=late)
+    assert await window(telegram) is None
+    listed = await client.get("/api/v1/conversations", headers=tenant.headers, params={"limit": 100})
+    by_id = {c["id"]: c for c in listed.json()["items"]}
+    assert by_id[str(closed.conversation_id)]["reply_window"]["open"] is False
+
+
+async def test_the_approved_templates_of_a_conversation_with_their_parameters(
+    app: FastAPI, client: httpx.AsyncClient, tenant: TenantFixture, fakes: Fakes
+):
+    t = await make_thread(app, tenant, fakes, "whatsapp", last_inbound_at=utcnow() - timedelta(hours=25))
+    r = await client.get(f"/api/v1/conversations/{t.conversation_id}/templates", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["listed"] is True
+    assert {(x["name"], x["language"], x["parameters"]) for x in r.json()["items"]} == {
+        ("order_update", "en_US", 1),
+        ("welcome_back", "en_US", 0),
+    }  # the pending one is left out
+    order_update = next(x for x in r.json()["items"] if x["name"] == "order_update")
+    assert order_update["body"] == "Your order {{1}} is on its way."
+
+    telegram = await make_thread(app, tenant, fakes, "telegram")
+    r = await client.get(f"/api/v1/conversations/{telegram.conversation_id}/templates", headers=tenant.headers)
+    assert r.json() == {"items": [], "listed": True}
+    r = await client.get(f"/api/v1/conversations/{uuid.uuid4()}/templates", headers=tenant.headers)
+    assert r.status_code == 404

@@ -1,160 +1,151 @@
-// The open conversation: its messages (newest at the bottom, delivery ticks, media, edits, deletions, reactions),
-// the reply box, and the bot / person switch. Live: the tenant's events arrive over server-sent events, so a new
-// message, a status or a handoff shows without reloading, in every open browser.
-(() => {
-  let openId = null;
-  let draftKey = null;
-  const $ = (id) => document.getElementById(id);
-  const TICKS = { pending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "⚠" };
+// The open conversation: its messages and private notes (thread-render.js), the reply box (reply.js) and the bot /
+// person switch. The open conversation is in the address (#c=<id>), so a reload or a bookmark comes back to it.
+// Live: the tenant's events arrive over server-sent events, so a new message, a status, a note or a handoff shows
+// without reloading, in every open browser.
+import { api, h } from "/static/lib.js";
+import { REOPEN_KEY, setupReply } from "/static/reply.js";
+import { platformBadge, threadItems } from "/static/thread-render.js";
 
-  async function call(method, path, body, headers) {
-    const res = await fetch(path, {
-      method,
-      headers: { accept: "application/json", ...(body ? { "content-type": "application/json" } : {}), ...headers },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    if (res.status === 401) {
-      sessionStorage.setItem(`draft:${openId}`, $("reply-text").value);  // an expired session keeps the draft
-      window.location = "/login";
-      return null;
-    }
-    const data = res.status === 204 ? {} : await res.json().catch(() => ({}));
-    return { ok: res.ok, status: res.status, data };
+const $ = (id) => document.getElementById(id);
+const PAGE = 100;
+const OPEN_KEY = "souk:open";
+const s = { id: null, older: [], before: null, loading: false, again: false, toBottom: false };
+
+// after one's own send, and when a conversation opens, the newest message is in view
+const reply = setupReply({ onSent: () => { s.toBottom = true; return load(); } });
+
+function showBot(conv) {
+  const person = conv.handoff_at || conv.assignee_id;
+  $("bot-state").textContent = person
+    ? `A person has this conversation${conv.handoff_reason ? ` (${conv.handoff_reason})` : ""}; the bot is silent.`
+    : "The bot may answer this conversation.";
+  $("bot-toggle").textContent = person ? "Give back to the bot" : "Take over from the bot";
+  $("bot-toggle").dataset.action = person ? "release" : "handoff";
+}
+
+async function resend(message) {
+  const r = await api("POST", `/api/v1/messages/${message.id}/resend`);
+  if (!r.ok) return r.data?.detail || `HTTP ${r.status}`;
+  await load();
+  return null;
+}
+
+function unique(messages) {
+  const seen = new Map();
+  for (const m of messages) seen.set(m.id, m);
+  return [...seen.values()];
+}
+
+/** Read the conversation again; calls made while one runs are folded into one more read after it. */
+async function load() {
+  if (!s.id) return;
+  if (s.loading) { s.again = true; return; }
+  s.loading = true;
+  try {
+    do {
+      s.again = false;
+      await read(s.id);
+    } while (s.again);
+  } finally {
+    s.loading = false;
   }
+}
 
-  function bubble(m) {
-    const li = document.createElement("li");
-    li.className = `msg ${m.direction}${m.deleted_at ? " deleted" : ""}`;
-    li.dataset.messageId = m.id;
-    const text = document.createElement("p");
-    text.className = "text";
-    text.dir = "auto";  // Arabic renders right to left, English left to right
-    text.textContent = m.message_text || (m.media.length ? "" : `[${m.message_type}]`);
-    li.append(text);
-    for (const media of m.media) {
-      const a = document.createElement("a");
-      a.href = `/api/v1/media/${media.id}`;
-      a.textContent = `${media.kind}${media.filename ? `: ${media.filename}` : ""} (${media.status})`;
-      a.className = "media";
-      li.append(a);
-    }
-    const meta = document.createElement("span");
-    meta.className = "meta";
-    const when = new Date(m.timestamp).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    meta.textContent = when;
-    if (m.edited_at) meta.textContent += " · edited";
-    if (m.deleted_at) meta.textContent += " · deleted by the sender";
-    if (m.reactions.length) meta.textContent += ` · ${m.reactions.map((r) => r.emoji).join(" ")}`;
-    if (m.direction === "outbound") {
-      const tick = document.createElement("span");
-      tick.className = `tick ${m.status}`;
-      tick.textContent = TICKS[m.status] || m.status;
-      tick.title = m.status === "failed" ? `failed: ${m.error_message || m.error_code || "unknown reason"}` : m.status;
-      meta.append(" ", tick);
-      if (m.sent_by === "souk" && m.message_metadata?.sender?.type === "agent") meta.append(" · AI");
-    }
-    li.append(meta);
-    if (m.status === "failed" && m.direction === "outbound") {
-      const why = document.createElement("p");
-      why.className = "failed-reason";
-      why.textContent = `Not delivered: ${m.error_message || m.error_code || "unknown reason"}`;
-      const retry = document.createElement("button");
-      retry.type = "button";
-      retry.textContent = "Retry";
-      retry.addEventListener("click", async () => {
-        const r = await call("POST", `/api/v1/messages/${m.id}/resend`);
-        if (r && !r.ok) why.textContent = r.data.detail || "Could not resend.";
-        await load();
-      });
-      why.append(" ", retry);
-      li.append(why);
-    }
-    return li;
+async function read(id) {
+  const [conv, page, notes] = await Promise.all([
+    api("GET", `/api/v1/conversations/${id}`),
+    api("GET", `/api/v1/conversations/${id}/messages?latest=true&limit=${PAGE}`),
+    api("GET", `/api/v1/conversations/${id}/notes`),
+  ]);
+  if (id !== s.id) return;  // another conversation was opened meanwhile
+  const list = $("message-list");
+  if (!conv.ok || !page.ok) {
+    list.replaceChildren(h("li", { class: "form-error", role: "alert" },
+      (conv.ok ? page : conv).data?.detail || "This conversation cannot be read."));
+    return;
   }
+  const c = conv.data;
+  $("thread-title").textContent = (c.customer && (c.customer.display_name || c.customer.first_name))
+    || c.external_thread_id;
+  $("thread-title").dir = "auto";
+  $("thread-channel").replaceChildren(...(c.channel
+    ? [platformBadge(c.channel.channel_type), ` ${c.channel.name}`] : []));
+  showBot(c);
+  reply.update(c);
+  // other parts of the page (actions, the customer panel) follow the open conversation through this event
+  document.dispatchEvent(new CustomEvent("souk:conversation", { detail: c }));
 
-  function showBot(conv) {
-    const state = $("bot-state");
-    const button = $("bot-toggle");
-    const person = conv.handoff_at || conv.assignee_id;
-    state.textContent = person
-      ? `A person has this conversation${conv.handoff_reason ? ` (${conv.handoff_reason})` : ""}; the bot is silent.`
-      : "The bot may answer this conversation.";
-    button.textContent = person ? "Give back to the bot" : "Take over from the bot";
-    button.dataset.action = person ? "release" : "handoff";
-  }
+  if (!s.older.length) s.before = page.data.next_cursor;
+  $("load-earlier").hidden = !s.before;
+  const messages = unique([...s.older, ...page.data.items]);
+  // notes older than the first message shown wait until the earlier messages are loaded
+  const from = s.before && messages.length ? new Date(messages[0].timestamp) : null;
+  const shownNotes = (notes.ok ? notes.data : []).filter((n) => !from || new Date(n.created_at) >= from);
+  const byExternalId = new Map(messages.filter((m) => m.external_id).map((m) => [m.external_id, m]));
+  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
+  list.replaceChildren(...threadItems(messages, shownNotes, { byExternalId, onRetry: resend }));
+  if (!messages.length && !shownNotes.length) list.append(h("li", { class: "muted" }, "No messages yet."));
+  if (atBottom || s.toBottom) list.scrollTop = list.scrollHeight;
+  s.toBottom = false;
+}
 
-  async function load() {
-    if (!openId) return;
-    const [conv, page] = await Promise.all([
-      call("GET", `/api/v1/conversations/${openId}`),
-      call("GET", `/api/v1/conversations/${openId}/messages?latest=true&limit=100`),
-    ]);
-    if (!conv || !conv.ok || !page || !page.ok) return;
-    const c = conv.data;
-    $("thread-title").textContent =
-      (c.customer && (c.customer.display_name || c.customer.first_name)) || c.external_thread_id;
-    $("thread-title").dir = "auto";
-    $("thread-channel").textContent = c.channel ? `${c.channel.name} · ${c.channel.channel_type}` : "";
-    showBot(c);
-    // other parts of the page (actions, the customer panel) follow the open conversation through this event
-    document.dispatchEvent(new CustomEvent("souk:conversation", { detail: c }));
-    const list = $("message-list");
-    const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 8;
-    list.replaceChildren(...page.data.items.map(bubble));
-    if (atBottom) list.scrollTop = list.scrollHeight;
-  }
+$("load-earlier").addEventListener("click", async () => {
+  if (!s.id || !s.before) return;
+  const r = await api("GET", `/api/v1/conversations/${s.id}/messages?before=${encodeURIComponent(s.before)}&limit=${PAGE}`);
+  if (!r.ok) return;
+  s.older = unique([...r.data.items, ...s.older]);
+  s.before = r.data.next_cursor;
+  const list = $("message-list");
+  const fromBottom = list.scrollHeight - list.scrollTop;
+  await load();
+  list.scrollTop = list.scrollHeight - fromBottom;  // keep the reader's place
+});
 
-  window.openThread = async (id) => {
-    openId = id;
-    draftKey = null;
-    $("thread").hidden = false;
-    $("reply-text").value = sessionStorage.getItem(`draft:${id}`) || "";
-    sessionStorage.removeItem(`draft:${id}`);
-    $("reply-error").textContent = "";
-    await load();
-    $("reply-text").focus();
-  };
+async function openThread(id) {
+  if (!id) return;
+  s.id = id;
+  s.older = [];
+  s.before = null;
+  s.toBottom = true;
+  history.replaceState(null, "", `${location.pathname}${location.search}#c=${id}`);
+  sessionStorage.setItem(OPEN_KEY, id);
+  $("thread").hidden = false;
+  $("message-list").replaceChildren(h("li", { class: "muted" }, "Loading…"));
+  reply.open(id);
+  await load();
+  reply.focus();
+}
+window.openThread = openThread;
 
-  $("reply-form").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const text = $("reply-text").value.trim();
-    if (!text || !openId) return;
-    draftKey = draftKey || crypto.randomUUID();  // a retried click sends the same message once
-    const r = await call("POST", `/api/v1/conversations/${openId}/messages`, { type: "text", text },
-      { "Idempotency-Key": draftKey });
-    if (!r) return;
-    if (!r.ok) {
-      $("reply-error").textContent = r.data.detail || `Could not send (HTTP ${r.status}).`;
-      return;
-    }
-    $("reply-text").value = "";
-    $("reply-error").textContent = "";
-    draftKey = null;
-    await load();
-  });
+$("bot-toggle").addEventListener("click", async () => {
+  if (!s.id) return;
+  const action = $("bot-toggle").dataset.action;
+  await api("POST", `/api/v1/conversations/${s.id}/${action}`, action === "handoff" ? {} : undefined);
+  await load();
+});
 
-  $("reply-text").addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("reply-form").requestSubmit();
-  });
+// the conversation in the address, or the one an expired session left: the login page drops the address's #, so
+// the tab remembers it (beforeLogin; or the last one opened, when the page comes straight back from logging in)
+function fromAddress() {
+  return new URLSearchParams(location.hash.slice(1)).get("c");
+}
+window.addEventListener("hashchange", () => { const id = fromAddress(); if (id && id !== s.id) openThread(id); });
+const fromLogin = document.referrer && new URL(document.referrer).pathname === "/login";
+const reopen = fromAddress() || sessionStorage.getItem(REOPEN_KEY) || (fromLogin && sessionStorage.getItem(OPEN_KEY));
+sessionStorage.removeItem(REOPEN_KEY);
+if (reopen) openThread(reopen);
 
-  $("bot-toggle").addEventListener("click", async () => {
-    if (!openId) return;
-    const action = $("bot-toggle").dataset.action;
-    await call("POST", `/api/v1/conversations/${openId}/${action}`, action === "handoff" ? {} : undefined);
-    await load();
-  });
-
-  // live: one stream per page; EventSource reconnects by itself and resumes with Last-Event-ID
-  const live = new EventSource("/api/v1/events/stream");
-  const refresh = (event) => {
-    const data = JSON.parse(event.data).data || {};
-    if (openId && data.conversation_id === openId) load();
-    if (window.refreshConversations) window.refreshConversations();
-  };
-  for (const kind of ["message.created", "message.updated", "conversation.created", "conversation.handoff",
-    "conversation.released"]) {
-    live.addEventListener(kind, refresh);
-  }
-  live.addEventListener("open", () => { $("live-state").textContent = "live"; });
-  live.addEventListener("error", () => { $("live-state").textContent = "reconnecting…"; });
-})();
+// live: one stream per page; EventSource reconnects by itself and resumes with Last-Event-ID
+const live = new EventSource("/api/v1/events/stream");
+const refresh = (event) => {
+  let data = {};
+  try { data = JSON.parse(event.data).data || {}; } catch { /* a keepalive or a foreign event */ }
+  if (s.id && data.conversation_id === s.id) load();
+  if (window.refreshConversations) window.refreshConversations();
+};
+for (const kind of ["message.created", "message.updated", "conversation.created", "conversation.handoff",
+  "conversation.released", "conversation.note_added", "conversation.assigned"]) {
+  live.addEventListener(kind, refresh);
+}
+live.addEventListener("open", () => { $("live-state").textContent = "live"; });
+live.addEventListener("error", () => { $("live-state").textContent = "reconnecting…"; });
