@@ -194,6 +194,5 @@ document.addEventListener("souk:live", async (e) => {
   if (r.ok && conv && r.data.id === conv.id) {
     conv = r.data;
     show();
-    document.dispatchEvent(new CustomEvent("souk:conversation-changed", { detail: r.data }));
   }
 });
