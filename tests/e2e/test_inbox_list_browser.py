@@ -32,6 +32,36 @@ UNNAMED_CONTROLS = """() => [...document.querySelectorAll(
   "#conversations input, #conversations select, #conversations button")]
   .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !el.textContent.trim())
   .map((el) => el.id || el.name)"""
+#: how many visible texts of the inbox were checked, and those whose colour contrast with their background is
+#: below WCAG AA (4.5:1, or 3:1 for large text)
+LOW_CONTRAST = """() => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  let checked = 0;
+  for (const el of document.querySelectorAll("#main *")) {
+    const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join("").trim();
+    if (!text || !el.checkVisibility() || el.closest("[disabled], .visually-hidden")) continue;
+    checked += 1;
+    const style = getComputedStyle(el);
+    const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) bad.push(`${text.slice(0, 30)}: ${ratio.toFixed(2)}`);
+  }
+  return { checked, bad };
+}"""
 
 
 @pytest.fixture
@@ -200,6 +230,8 @@ async def test_phone_width_shows_the_list_or_the_thread_with_a_way_back(app, cli
         await log_in(page, base, tenant)
         await expect(row(page, "Layla")).to_be_visible(timeout=TIMEOUT)
         await expect(page.locator("#thread")).to_be_hidden()
+        contrast = await page.evaluate(LOW_CONTRAST)
+        assert contrast["checked"] > 10 and contrast["bad"] == [], contrast
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways ({width}px)"
         await page.screenshot(path=screenshot_path("inbox-phone-list"))
@@ -209,6 +241,9 @@ async def test_phone_width_shows_the_list_or_the_thread_with_a_way_back(app, cli
         await expect(page.locator("#conversations")).to_be_hidden()
         await expect(page.locator("#customer-name")).to_have_text("Layla", timeout=TIMEOUT)
         await expect(page.locator("#back-to-list")).to_be_visible()
+        await expect(page.locator("#panel-orders")).to_be_visible()
+        contrast = await page.evaluate(LOW_CONTRAST)
+        assert contrast["checked"] > 10 and contrast["bad"] == [], contrast
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"the page scrolls sideways ({width}px)"
         await page.screenshot(path=screenshot_path("inbox-phone-thread"), full_page=True)

@@ -266,6 +266,11 @@ function listen() {
     }
   };
   for (const kind of LIVE_KINDS) live.addEventListener(kind, on);
+  // after a dropped connection the stream resumes from the last event id; read the list again all the same, in
+  // case the server could not replay everything
+  let dropped = false;
+  live.addEventListener("error", () => { dropped = true; });
+  live.addEventListener("open", () => { if (dropped) { dropped = false; refreshSoon(); } });
 }
 
 const initial = readAddress();
