@@ -123,6 +123,8 @@ async def test_list_filters_unread_actions_and_customer_panel(app, client, tenan
 
     async with serve(app) as base, chromium() as browser:
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
         await log_in(page, base, tenant)
         await expect(page.locator("#conversation-list li.conversation")).to_have_count(2, timeout=TIMEOUT)
         await expect(row(page, "Omar")).to_contain_text("Amal")
@@ -149,6 +151,7 @@ async def test_list_filters_unread_actions_and_customer_panel(app, client, tenan
         await expect(panel.locator(".identities")).to_contain_text("telegram inbox")
         await expect(panel.locator(".identities")).to_contain_text(str(LAYLA))
         await expect(panel.locator("#lead-score")).to_be_visible()
+        await expect(panel.locator(".reasons li").first).to_contain_text("+")  # each rule that fires, with its points
         await expect(panel.locator(".orders")).to_contain_text("pending")
         await expect(panel.locator("#panel-orders + p")).to_contain_text("1 order")
         await page.click("#assign-me")
@@ -211,6 +214,7 @@ async def test_list_filters_unread_actions_and_customer_panel(app, client, tenan
         await page.select_option("#filter-status", "resolved")
         await expect(page.locator("#conversation-list li.conversation")).to_have_count(1, timeout=TIMEOUT)
         await expect(row(page, "Omar")).to_contain_text("resolved")
+        assert errors == []
 
     # what the browser did is what the API holds
     now = (await client.get(f"/api/v1/conversations/{layla['id']}", headers=tenant.headers)).json()
@@ -227,6 +231,8 @@ async def test_phone_width_shows_the_list_or_the_thread_with_a_way_back(app, cli
     await wait_idle(app)
     async with serve(app) as base, chromium() as browser:
         page = await browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
         await log_in(page, base, tenant)
         await expect(row(page, "Layla")).to_be_visible(timeout=TIMEOUT)
         await expect(page.locator("#thread")).to_be_hidden()
@@ -255,3 +261,4 @@ async def test_phone_width_shows_the_list_or_the_thread_with_a_way_back(app, cli
         # every control in the list has an accessible name
         unnamed = await page.evaluate(UNNAMED_CONTROLS)
         assert unnamed == []
+        assert errors == []
