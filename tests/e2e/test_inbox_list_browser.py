@@ -158,7 +158,10 @@ async def test_list_filters_unread_actions_and_customer_panel(app, client, tenan
         await expect(page.locator("#actions-note")).to_have_text("Assigned to you.")
         await expect(row(page, "Layla")).to_contain_text("you")
 
-        # labels: add one, then remove it
+        # labels: a bad one is refused next to the field; add one, then remove it
+        await page.fill("#label-input", "!!")
+        await page.click(".add-label button[type=submit]")
+        await expect(page.locator("[data-error-for=labels]")).not_to_be_empty()
         await page.fill("#label-input", "VIP")
         await page.click(".add-label button[type=submit]")
         await expect(page.locator("#conversation-labels .chip")).to_have_text(["vip×"])

@@ -2,7 +2,7 @@
 // team), label it, set its status, snooze it until a time. Each control calls the public API; the thread dispatches
 // `souk:conversation` whenever the open conversation loads, and live events for it (an assignment by someone else)
 // re-read it here.
-import { api, h, when } from "./lib.js";
+import { api, clearProblem, h, showProblem, when } from "./lib.js";
 import { load, me, reload } from "./directory.js";
 
 const box = document.getElementById("thread-actions");
@@ -35,13 +35,15 @@ function build() {
   const status = h("select", { id: "conversation-status", name: "status" },
     STATUS.map(([v, l]) => h("option", { value: v }, l)), h("option", { value: "snoozed", disabled: true }, "Snoozed"));
   const until = h("input", { id: "snooze-until", name: "snoozed_until", type: "datetime-local", value: tomorrowNine() });
-  const labelInput = h("input", { id: "label-input", name: "label", list: "label-options", autocomplete: "off",
+  const labelInput = h("input", { id: "label-input", name: "labels", list: "label-options", autocomplete: "off",
     placeholder: "Add a label", dir: "auto", maxlength: "64" });
   const chips = h("ul", { class: "chips", id: "conversation-labels", "aria-label": "Labels" });
   const note = h("p", { class: "muted action-note", role: "status", "aria-live": "polite", id: "actions-note" });
-  const me_ = h("button", { type: "button", class: "secondary small", id: "assign-me", onclick: assignToMe },
+  const me_ = h("button", { type: "button", class: "secondary small", id: "assign-me", onclick: assignToMe,
+    "aria-keyshortcuts": "A" },
     "Assign to me");
-  const resolve = h("button", { type: "button", class: "small", id: "resolve", onclick: () => setStatus("resolved") },
+  const resolve = h("button", { type: "button", class: "small", id: "resolve", onclick: () => setStatus("resolved"),
+    "aria-keyshortcuts": "E" },
     "Resolve");
   assignee.addEventListener("change", () => assign({ assignee_id: assignee.value || null,
     team_id: team.value || null }));
@@ -53,12 +55,12 @@ function build() {
       h("label", { for: "assign-team" }, "Team"), team, me_),
     h("div", { class: "action-row" },
       h("label", { for: "conversation-status" }, "Status"), status, resolve,
-      h("form", { class: "snooze", onsubmit: (e) => { e.preventDefault(); snooze(until.value); } },
+      h("form", { class: "snooze", id: "snooze-form", onsubmit: (e) => { e.preventDefault(); snooze(until.value); } },
         h("label", { for: "snooze-until" }, "Snooze until"), until,
         h("button", { type: "submit", class: "secondary small", id: "snooze" }, "Snooze"))),
     h("div", { class: "action-row labels" },
       chips,
-      h("form", { class: "add-label", onsubmit: (e) => { e.preventDefault(); addLabel(labelInput.value); } },
+      h("form", { class: "add-label", id: "label-form", onsubmit: (e) => { e.preventDefault(); addLabel(labelInput.value); } },
         h("label", { for: "label-input", class: "visually-hidden" }, "Add a label"), labelInput,
         h("datalist", { id: "label-options" }),
         h("button", { type: "submit", class: "secondary small" }, "Add label"))),
@@ -121,25 +123,29 @@ export function assignToMe() {
   return assign({ assignee_id: me, team_id: conv.team_id || null });
 }
 
-export async function setStatus(status, snoozedUntil) {
+/** Set the open conversation's status: open, pending or resolved (a snooze needs its time: the snooze form). */
+export async function setStatus(status) {
   if (!conv) return;
-  const body = { status, ...(snoozedUntil ? { snoozed_until: snoozedUntil } : {}) };
-  const r = await api("PUT", `/api/v1/conversations/${conv.id}/status`, body);
+  const r = await api("PUT", `/api/v1/conversations/${conv.id}/status`, { status });
   if (!r.ok) { say(r.data.detail || `Could not change the status (HTTP ${r.status}).`, true); show(); return; }
   const text = { open: "Reopened.", pending: "Marked pending.", resolved: "Resolved." }[status] || "";
-  changed(r.data, status === "snoozed" ? `Snoozed until ${when(r.data.snoozed_until)}.` : text);
+  changed(r.data, text);
 }
 
-function snooze(value) {
+async function snooze(value) {
+  const form = document.getElementById("snooze-form");
   const at = value ? new Date(value) : null;
   if (!at || Number.isNaN(at.getTime()) || at <= new Date()) {
-    say("Pick a time in the future to snooze until.", true);
-    built.until.setAttribute("aria-invalid", "true");
+    showProblem(form, { ok: false, status: 422, data: { errors: [
+      { field: "snoozed_until", message: "Pick a time in the future." }] } });
     built.until.focus();
     return;
   }
-  built.until.removeAttribute("aria-invalid");
-  return setStatus("snoozed", at.toISOString());
+  clearProblem(form);
+  const r = await api("PUT", `/api/v1/conversations/${conv.id}/status`,
+    { status: "snoozed", snoozed_until: at.toISOString() });
+  if (!r.ok) { showProblem(form, r); return; }
+  changed(r.data, `Snoozed until ${when(r.data.snoozed_until)}.`);
 }
 
 async function readLabels() {
@@ -151,12 +157,10 @@ async function readLabels() {
 async function addLabel(value) {
   const name = value.trim();
   if (!name || !conv) return;
+  const form = document.getElementById("label-form");
   const r = await api("POST", `/api/v1/conversations/${conv.id}/labels`, { labels: [name] });
-  if (!r.ok) {
-    const field = (r.data.errors || [])[0];
-    say((field && field.message) ? `Label: ${field.message}` : r.data.detail || "Could not add the label.", true);
-    return;
-  }
+  if (!r.ok) { showProblem(form, r); return; }
+  clearProblem(form);
   labels = r.data.labels;
   built.labelInput.value = "";
   show();
