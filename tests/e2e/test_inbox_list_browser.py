@@ -161,7 +161,7 @@ async def test_list_filters_unread_actions_and_customer_panel(app, client, tenan
         # labels: a bad one is refused next to the field; add one, then remove it
         await page.fill("#label-input", "!!")
         await page.click(".add-label button[type=submit]")
-        await expect(page.locator("[data-error-for=labels]")).not_to_be_empty()
+        await expect(page.locator('[data-error-for="labels.0"]')).not_to_be_empty()
         await page.fill("#label-input", "VIP")
         await page.click(".add-label button[type=submit]")
         await expect(page.locator("#conversation-labels .chip")).to_have_text(["vip×"])

@@ -35,7 +35,7 @@ function build() {
   const status = h("select", { id: "conversation-status", name: "status" },
     STATUS.map(([v, l]) => h("option", { value: v }, l)), h("option", { value: "snoozed", disabled: true }, "Snoozed"));
   const until = h("input", { id: "snooze-until", name: "snoozed_until", type: "datetime-local", value: tomorrowNine() });
-  const labelInput = h("input", { id: "label-input", name: "labels", list: "label-options", autocomplete: "off",
+  const labelInput = h("input", { id: "label-input", name: "labels.0", list: "label-options", autocomplete: "off",
     placeholder: "Add a label", dir: "auto", maxlength: "64" });
   const chips = h("ul", { class: "chips", id: "conversation-labels", "aria-label": "Labels" });
   const note = h("p", { class: "muted action-note", role: "status", "aria-live": "polite", id: "actions-note" });
