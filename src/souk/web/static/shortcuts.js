@@ -20,7 +20,8 @@ const SHORTCUTS = [
 
 const dialog = document.getElementById("shortcuts-dialog");
 document.getElementById("shortcuts-list").replaceChildren(
-  ...SHORTCUTS.flatMap(([key, what]) => [h("dt", {}, h("kbd", {}, key)), h("dd", {}, what)]));
+  ...[...SHORTCUTS, ["Esc", "Leave the field you are typing in (the shortcuts work again)"]]
+    .flatMap(([key, what]) => [h("dt", {}, h("kbd", {}, key)), h("dd", {}, what)]));
 
 function help() {
   if (!dialog.open) dialog.showModal();
@@ -36,7 +37,12 @@ document.getElementById("shortcuts-help").addEventListener("click", help);
 
 document.addEventListener("keydown", (event) => {
   if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
-  if (dialog.open || typing(event.target)) return;
+  if (dialog.open) return;
+  if (typing(event.target)) {
+    // opening a conversation puts the cursor in the reply box; Esc leaves it (a draft stays where it is)
+    if (event.key === "Escape" && event.target.closest("#thread, #list-filters")) event.target.blur();
+    return;
+  }
   const found = SHORTCUTS.find(([key]) => key === event.key);
   if (!found) return;
   // Enter on a link or a button already does what it says
