@@ -9,6 +9,7 @@ shows identities, score and orders; shortcuts move and act; at phone width the l
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -188,7 +189,8 @@ async def test_list_filters_unread_actions_and_customer_panel(app, client, tenan
         assert r.status_code == 200, r.text
         await expect(row(page, "Omar")).to_contain_text("you", timeout=TIMEOUT)
 
-        # snooze Layla until tomorrow morning: she leaves the open list
+        # snooze Layla for an hour: she leaves the open list
+        await page.select_option("#snooze-preset", label="In 1 hour")
         await page.click("#snooze")
         await expect(page.locator("#actions-note")).to_contain_text("Snoozed until")
         await expect(page.locator("#conversation-status")).to_have_value("snoozed")
@@ -223,6 +225,8 @@ async def test_list_filters_unread_actions_and_customer_panel(app, client, tenan
     # what the browser did is what the API holds
     now = (await client.get(f"/api/v1/conversations/{layla['id']}", headers=tenant.headers)).json()
     assert (now["status"], now["assignee_id"]) == ("snoozed", str(tenant.owner_id))
+    hour = datetime.fromisoformat(now["snoozed_until"]) - datetime.now(UTC)
+    assert timedelta(minutes=50) < hour <= timedelta(hours=1)  # the preset, at the minute
     assert (await client.get(f"/api/v1/conversations/{omar['id']}", headers=tenant.headers)).json()[
         "status"
     ] == "resolved"

@@ -24,6 +24,19 @@ function tomorrowNine() {
   return localInput(d);
 }
 
+/** Snooze presets: a label and the time it means from now. */
+const PRESETS = [
+  ["In 1 hour", () => new Date(Date.now() + 3600e3)],
+  ["In 3 hours", () => new Date(Date.now() + 3 * 3600e3)],
+  ["Tomorrow 9:00", () => { const d = new Date(); d.setDate(d.getDate() + 1); d.setHours(9, 0, 0, 0); return d; }],
+  ["Next Monday 9:00", () => {
+    const d = new Date();
+    d.setDate(d.getDate() + (((8 - d.getDay()) % 7) || 7));
+    d.setHours(9, 0, 0, 0);
+    return d;
+  }],
+];
+
 function localInput(d) {
   const pad = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
@@ -56,7 +69,12 @@ function build() {
     h("div", { class: "action-row" },
       h("label", { for: "conversation-status" }, "Status"), status, resolve,
       h("form", { class: "snooze", id: "snooze-form", onsubmit: (e) => { e.preventDefault(); snooze(until.value); } },
-        h("label", { for: "snooze-until" }, "Snooze until"), until,
+        h("label", { for: "snooze-preset" }, "Snooze"),
+        h("select", { id: "snooze-preset", onchange: (e) => {
+          const preset = PRESETS[Number(e.target.value)];
+          if (preset) until.value = localInput(preset[1]());
+        } }, h("option", { value: "" }, "until…"), PRESETS.map(([label], i) => h("option", { value: String(i) }, label))),
+        h("label", { for: "snooze-until", class: "visually-hidden" }, "Snooze until"), until,
         h("button", { type: "submit", class: "secondary small", id: "snooze" }, "Snooze"))),
     h("div", { class: "action-row labels" },
       chips,
@@ -184,6 +202,7 @@ document.addEventListener("souk:conversation", (e) => {
   if (fresh) {
     say("");
     built.until.value = tomorrowNine();
+    document.getElementById("snooze-preset").value = "2";
     labels = [];
     readLabels();
   }
