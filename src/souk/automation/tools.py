@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, and_, func, literal_column, or_, select, text
+from sqlalchemy import Float, Select, and_, func, literal_column, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -223,13 +223,22 @@ async def search_messages(
     session: AsyncSession, query: str, *, limit: int = 50, conversation_id: uuid.UUID | None = None
 ) -> list[Message]:
     """Messages whose text has every word of ``query`` (FTS5 on SQLite, tsvector on PostgreSQL), newest first."""
-    words = _WORD.findall(query.casefold())
-    if not words:
+    stmt = matching_messages(select(Message), session.get_bind().dialect.name, query)
+    if stmt is None:
         return []
-    stmt = select(Message).where(Message.deleted_at.is_(None))
     if conversation_id is not None:
         stmt = stmt.where(Message.conversation_id == conversation_id)
-    if session.get_bind().dialect.name == "sqlite":
+    return list((await session.scalars(stmt.order_by(Message.timestamp.desc()).limit(limit))).all())
+
+
+def matching_messages(stmt: Select[Any], dialect: str, query: str) -> Select[Any] | None:
+    """``stmt`` (a select from messages) narrowed to undeleted messages whose text has every word of ``query``;
+    None when the query has no word."""
+    words = _WORD.findall(query.casefold())
+    if not words:
+        return None
+    stmt = stmt.where(Message.deleted_at.is_(None))
+    if dialect == "sqlite":
         match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
         hits = (
             text("SELECT rowid AS rid FROM messages_fts WHERE messages_fts MATCH :q")
@@ -237,8 +246,6 @@ async def search_messages(
             .columns(rid=Float)
             .subquery("m")
         )
-        stmt = stmt.join(hits, literal_column("messages.rowid") == hits.c.rid)
-    else:
-        tsv = func.to_tsvector(literal_column("'simple'::regconfig"), func.coalesce(Message.message_text, ""))
-        stmt = stmt.where(tsv.op("@@")(func.plainto_tsquery(literal_column("'simple'::regconfig"), " ".join(words))))
-    return list((await session.scalars(stmt.order_by(Message.timestamp.desc()).limit(limit))).all())
+        return stmt.join(hits, literal_column("messages.rowid") == hits.c.rid)
+    tsv = func.to_tsvector(literal_column("'simple'::regconfig"), func.coalesce(Message.message_text, ""))
+    return stmt.where(tsv.op("@@")(func.plainto_tsquery(literal_column("'simple'::regconfig"), " ".join(words))))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
@@ -266,6 +266,26 @@ def conversations_query(
     return stmt
 
 
+def searched(dialect: str, q: str) -> ColumnElement[bool]:
+    """Conversations whose customer's name or phone contains ``q``, or with a message having every word of it."""
+    from souk.automation.tools import matching_messages  # the message search lives with the working tools
+
+    pattern = "%" + q.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    names = select(Customer.id).where(
+        or_(
+            *(
+                column.ilike(pattern, escape="\\")
+                for column in (Customer.display_name, Customer.first_name, Customer.last_name, Customer.phone_number)
+            )
+        )
+    )
+    clauses = [Conversation.customer_id.in_(names)]
+    messages = matching_messages(select(Message.conversation_id), dialect, q)
+    if messages is not None:
+        clauses.append(Conversation.id.in_(messages))
+    return or_(*clauses)
+
+
 async def conversation_or_404(session: AsyncSession, conversation_id: uuid.UUID) -> Conversation:
     conv = await session.scalar(select(Conversation).where(Conversation.id == conversation_id))
     if conv is None:
@@ -318,6 +338,13 @@ async def list_conversations(
     stage_id: uuid.UUID | None = Query(None, description="Only conversations in this stage."),
     label: str | None = Query(None, max_length=64, description="Only conversations with this label."),
     unassigned: bool | None = Query(None, description="true: nobody has them; false: somebody has."),
+    q: str | None = Query(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Only conversations whose customer's name or phone contains this, or with a message having "
+        "every word of it.",
+    ),
 ) -> ConversationList:
     stmt = conversations_query(
         channel_id=channel_id,
@@ -331,6 +358,8 @@ async def list_conversations(
         label=label,
         unassigned=unassigned,
     )
+    if q:
+        stmt = stmt.where(searched(ctx.session.get_bind().dialect.name, q))
     rows, total = await _page(ctx.session, stmt, params)
     items = await render_conversations(ctx.session, [r[0] for r in rows])
     return ConversationList(items=items, total=total, page=params.page, limit=params.limit)

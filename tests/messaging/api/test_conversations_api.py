@@ -149,3 +149,24 @@ async def test_bad_query_is_422_naming_the_field(client: httpx.AsyncClient, tena
 async def test_bad_path_id_is_422(client, tenant: TenantFixture):
     r = await client.get("/api/v1/conversations/123", headers=tenant.headers)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "path.conversation_id"
+
+
+async def test_list_searches_customer_names_phones_and_message_text(client, tenant: TenantFixture, rows: Rows):
+    w = await _world(rows)
+    await rows.message(w.c2, at(31), message_text="Is the blue dress still available?")
+    gone = await rows.message(w.c1, at(11), message_text="blue dress", deleted_at=at(12))
+    assert gone.deleted_at is not None
+
+    async def get(q: str) -> list[str]:
+        r = await client.get("/api/v1/conversations", params={"q": q}, headers=tenant.headers)
+        assert r.status_code == 200, r.text
+        return ids(r.json())
+
+    assert await get("ann") == [str(w.c3.id), str(w.c1.id)]  # a name, case-insensitive
+    assert await get("+2010000") == [str(w.c3.id), str(w.c1.id)]  # part of a phone number
+    assert await get("Blue dress") == [str(w.c2.id)]  # every word of a message; a deleted one does not count
+    assert await get("%") == [] and await get("_") == []  # literal characters, not patterns
+    r = await client.get("/api/v1/conversations", params={"q": "bob", "status": "pending"}, headers=tenant.headers)
+    assert r.json()["total"] == 0  # combines with the other filters
+    r = await client.get("/api/v1/conversations", params={"q": ""}, headers=tenant.headers)
+    assert r.status_code == 422

@@ -1,141 +1,285 @@
-// The inbox: channels (with what each needs, and their history import) and the latest conversations, read from
-// the JSON API.
-async function api(path) {
-  const res = await fetch(path, { headers: { accept: "application/json" } });
-  if (res.status === 401) { window.location = "/login"; return null; }
-  return res.ok ? res.json() : null;
+// The conversation list: one page of GET /api/v1/conversations (filters mine / unassigned / all, status, channel,
+// label, team, and a search over customer names and message text), unread badges from GET /api/v1/unread, "Load
+// more", and live refreshes from the event stream. The filters live in the address, so a reload or a shared link
+// shows the same list; `?c=<id>` opens a conversation.
+import { api, h, when } from "./lib.js";
+import { load, me, personName } from "./directory.js";
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 50;
+const LIVE_KINDS = ["message.created", "message.updated", "conversation.note_added", "conversation.created", "conversation.assigned", "conversation.reopened",
+  "conversation.pending", "conversation.snoozed", "conversation.resolved", "conversation.handoff",
+  "conversation.released"];
+
+const main = document.getElementById("main");
+const list = $("conversation-list");
+const form = $("list-filters");
+const state = { items: [], total: 0, unread: new Map(), openId: null, seq: 0, people: [], painted: false };
+
+// -- filters ------------------------------------------------------------------------------------------------------
+
+const FILTERS = ["q", "status", "channel_id", "label", "team_id"];
+
+function readAddress() {
+  const params = new URLSearchParams(location.search);
+  const view = params.get("view");
+  if (view && form.querySelector(`input[name=view][value="${CSS.escape(view)}"]`)) {
+    form.querySelector(`input[name=view][value="${CSS.escape(view)}"]`).checked = true;
+  }
+  for (const name of FILTERS) {
+    if (!params.has(name)) continue;
+    const el = form.elements[name];
+    if (el.tagName === "SELECT" && ![...el.options].some((o) => o.value === params.get(name))) {
+      el.append(h("option", { value: params.get(name) }, params.get(name)));  // named before its list has loaded
+    }
+    el.value = params.get(name);
+  }
+  return params.get("c");
 }
 
-function item(text, extra) {
-  const li = document.createElement("li");
-  li.textContent = text;
-  if (extra) li.append(extra);
+function writeAddress() {
+  const params = new URLSearchParams();
+  const view = form.elements.view.value;
+  if (view !== "all") params.set("view", view);
+  for (const name of FILTERS) {
+    const value = form.elements[name].value.trim();
+    if (name === "status" ? value !== "open" : value) params.set(name, value);
+  }
+  if (state.openId) params.set("c", state.openId);
+  const query = params.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+}
+
+/** The API query of the current filters. */
+function query() {
+  const params = new URLSearchParams();
+  const view = form.elements.view.value;
+  if (view === "mine" && me) params.set("assignee_id", me);
+  if (view === "unassigned") params.set("unassigned", "true");
+  for (const name of FILTERS) {
+    const value = form.elements[name].value.trim();
+    if (value) params.set(name, value);
+  }
+  return params;
+}
+
+// -- the list -----------------------------------------------------------------------------------------------------
+
+function nameOf(c) {
+  const cu = c.customer || {};
+  return cu.display_name || [cu.first_name, cu.last_name].filter(Boolean).join(" ") || cu.phone_number
+    || c.external_thread_id;
+}
+
+function row(c) {
+  const name = nameOf(c);
+  const unread = state.unread.get(c.id) || 0;
+  const channel = c.channel ? c.channel.name : "";
+  const who = c.assignee_id ? personName(state.people, c.assignee_id) : "unassigned";
+  const status = c.status !== "open" ? c.status : "";
+  const link = h("a", { href: `/inbox?c=${c.id}`, class: "conv-link", onclick: (e) => {
+    if (e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;  // a new tab keeps working
+    e.preventDefault();
+    open(c.id);
+  } },
+  h("span", { class: `avatar ${c.channel ? c.channel.channel_type : ""}`, "aria-hidden": "true" },
+    (name || "?").trim().charAt(0).toUpperCase()),
+  h("span", { class: "conv-main" },
+    h("span", { class: "conv-name", dir: "auto" }, name),
+    h("span", { class: "conv-meta" }, [channel, who, status].filter(Boolean).join(" · "))),
+  h("span", { class: "conv-side" },
+    h("time", { datetime: c.last_activity }, when(c.last_activity)),
+    unread ? h("span", { class: "unread", title: `${unread} unread` }, String(unread),
+      h("span", { class: "visually-hidden" }, " unread")) : null));
+  const li = h("li", { class: `conversation${unread ? " has-unread" : ""}`, dir: "auto",
+    dataset: { conversationId: c.id, status: c.status } }, link);
+  if (c.id === state.openId) li.setAttribute("aria-current", "true");
   return li;
 }
 
-function badge(text, title) {
-  const span = document.createElement("span");
-  span.className = "badge";
-  span.textContent = text;
-  span.title = title;
-  return span;
-}
-
-const POLL_MS = 1000;
-
-// -- history import: a button per channel whose platform gives history, and a progress bar while one runs
-
-function importControls(ch) {
-  const box = document.createElement("div");
-  box.className = "import";
-  const start = document.createElement("button");
-  start.type = "button";
-  start.className = "import-start";
-  start.textContent = "Import history";
-  const bar = document.createElement("progress");
-  bar.className = "import-bar";
-  bar.hidden = true;
-  bar.setAttribute("aria-label", `History import of ${ch.name}`);
-  const status = document.createElement("span");
-  status.className = "import-status muted";
-  status.setAttribute("role", "status");
-  const cancel = document.createElement("button");
-  cancel.type = "button";
-  cancel.className = "import-cancel secondary";
-  cancel.textContent = "Cancel";
-  cancel.hidden = true;
-  box.append(start, bar, status, cancel);
-  const ui = { ch, start, bar, status, cancel, workflowId: null };
-  start.addEventListener("click", () => startImport(ui));
-  cancel.addEventListener("click", () => cancelImport(ui));
-  const last = ch.config && ch.config.importWorkflowId;
-  if (last) follow(ui, last, true);
-  return box;
-}
-
-async function startImport(ui) {
-  ui.start.disabled = true;
-  ui.status.textContent = "Starting…";
-  const res = await fetch(`/api/v1/channels/${ui.ch.id}/import-history`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "application/json" },
-    body: JSON.stringify({ strategy: "all", limit: 100 }),
-  });
-  const body = await res.json().catch(() => ({}));
-  if (res.status === 202 || res.status === 409) { follow(ui, body.workflow_id, false); return; }
-  ui.start.disabled = false;
-  ui.status.textContent = body.detail || `Import failed (HTTP ${res.status})`;
-}
-
-async function cancelImport(ui) {
-  if (!ui.workflowId) return;
-  ui.cancel.disabled = true;
-  await fetch(`/api/v1/channels/${ui.ch.id}/import-history/${encodeURIComponent(ui.workflowId)}`, { method: "DELETE" });
-}
-
-function describe(p) {
-  const threads = p.chats_total == null ? `${p.chats_done} conversations` : `${p.chats_done}/${p.chats_total} conversations`;
-  return `${threads} · ${p.messages_done} messages read, ${p.messages_imported} new`;
-}
-
-// Poll the progress endpoint until the import ends; ``quiet``: an earlier import found on load shows only if it runs.
-async function follow(ui, workflowId, quiet) {
-  ui.workflowId = workflowId;
-  for (;;) {
-    const p = await api(`/api/v1/channels/${ui.ch.id}/import-history/${encodeURIComponent(workflowId)}`);
-    if (!p) { if (!quiet) ui.status.textContent = "Import progress unavailable"; ui.start.disabled = false; return; }
-    const running = p.state === "running" || p.state === "cancelling";
-    if (quiet && !running) return;
-    quiet = false;
-    ui.bar.hidden = !running;
-    ui.cancel.hidden = !running;
-    ui.start.disabled = running;
-    ui.bar.closest("li").dataset.importState = p.state;
-    if (p.chats_total) { ui.bar.max = p.chats_total; ui.bar.value = p.chats_done; } else { ui.bar.removeAttribute("value"); }
-    ui.status.textContent = running ? `Importing… ${describe(p)}` : `Import ${p.state}: ${describe(p)}`;
-    if (!running) { ui.cancel.disabled = false; loadConversations(); return; }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+function render() {
+  const focused = document.activeElement?.closest?.("li.conversation")?.dataset.conversationId;
+  if (!state.items.length) {
+    list.replaceChildren(h("li", { class: "muted empty" },
+      form.elements.q.value.trim() ? "No conversation matches." : "No conversations here."));
+  } else {
+    list.replaceChildren(...state.items.map(row));
+  }
+  if (focused) list.querySelector(`li[data-conversation-id="${focused}"] a`)?.focus({ preventScroll: true });
+  const shown = state.items.length;
+  $("list-count").textContent = state.total === shown ? `${state.total} conversation${state.total === 1 ? "" : "s"}`
+    : `${shown} of ${state.total} conversations`;
+  $("load-more").hidden = shown >= state.total;
+  const total = [...state.unread.values()].reduce((a, b) => a + b, 0);
+  const badge = $("unread-total");
+  badge.hidden = !total;
+  badge.textContent = total ? `${total} unread` : "";
+  if (!state.painted) {
+    state.painted = true;
+    performance.mark("souk:list-rendered");
   }
 }
 
-async function loadChannels() {
-  const [types, channels] = await Promise.all([api("/api/v1/channel-types"), api("/api/v1/channels?limit=100")]);
-  const list = document.getElementById("channel-list");
-  list.replaceChildren();
-  if (!channels || channels.items.length === 0) { list.append(item("No channels yet.")); return; }
-  const byType = Object.fromEntries((types || []).map((t) => [t.channel_type, t]));
-  for (const ch of channels.items) {
-    const type = byType[ch.channel_type] || { display_name: ch.channel_type };
-    const li = item(`${ch.name} · ${type.display_name} · ${ch.status}`);
-    li.dataset.channelId = ch.id;
-    if (type.requires_partner_credentials) {
-      li.append(badge("requires partner credentials",
-        "This platform has no public API: the channel works with credentials from a partner agreement."));
+async function loadUnread() {
+  if (!me) return;
+  const r = await api("GET", "/api/v1/unread");
+  if (r.ok) state.unread = new Map(r.data.conversations.map((x) => [x.conversation_id, x.unread]));
+}
+
+/** Load the list again: the first page, or as many rows as are shown (`keep`), or the next page (`more`). */
+async function refresh({ keep = false, more = false } = {}) {
+  const seq = ++state.seq;
+  const params = query();
+  let page = 1;
+  let limit = PAGE;
+  if (more) page = Math.floor(state.items.length / PAGE) + 1;
+  else if (keep) limit = Math.min(200, Math.max(PAGE, Math.ceil(state.items.length / PAGE) * PAGE));
+  params.set("page", page);
+  params.set("limit", limit);
+  const [r] = await Promise.all([api("GET", `/api/v1/conversations?${params}`), loadUnread()]);
+  if (seq !== state.seq) return;  // a newer refresh is on its way
+  if (!r.ok) {
+    list.replaceChildren(h("li", { class: "form-error", role: "alert" },
+      r.data.detail || `Could not load the conversations (HTTP ${r.status}).`));
+    return;
+  }
+  if (more) {
+    const seen = new Set(state.items.map((c) => c.id));
+    state.items.push(...r.data.items.filter((c) => !seen.has(c.id)));
+  } else {
+    state.items = r.data.items;
+  }
+  state.total = r.data.total;
+  render();
+}
+
+let pending = null;
+/** Coalesce bursts of live events into one refresh. */
+export function refreshSoon() {
+  clearTimeout(pending);
+  pending = setTimeout(() => refresh({ keep: true }), 250);
+}
+window.refreshConversations = refreshSoon;  // the thread calls this on the events it follows
+
+// -- opening a conversation ---------------------------------------------------------------------------------------
+
+async function markRead(id) {
+  if (!me) return;
+  const r = await api("POST", `/api/v1/conversations/${id}/read`);
+  if (!r.ok) return;
+  if (state.unread.get(id)) {
+    state.unread.delete(id);
+    render();
+  }
+  refreshSoon();  // a refresh already under way may have counted before the mark
+}
+
+export async function open(id) {
+  state.openId = id;
+  for (const li of list.querySelectorAll("li[aria-current]")) li.removeAttribute("aria-current");
+  list.querySelector(`li[data-conversation-id="${id}"]`)?.setAttribute("aria-current", "true");
+  main.classList.add("thread-open");
+  writeAddress();
+  markRead(id);
+  if (window.openThread) await window.openThread(id);
+}
+
+export function openId() {
+  return state.openId;
+}
+
+/** Back to the list (the phone layout shows one of them at a time). */
+export function backToList() {
+  main.classList.remove("thread-open");
+  const li = list.querySelector(`li[data-conversation-id="${state.openId}"] a`) || list.querySelector("a");
+  li?.focus();
+}
+
+/** Move the keyboard cursor (focus) to the next (+1) or previous (-1) conversation. */
+export function moveCursor(delta) {
+  const links = [...list.querySelectorAll("li.conversation > a")];
+  if (!links.length) return;
+  const current = links.indexOf(document.activeElement);
+  const from = current >= 0 ? current
+    : links.findIndex((a) => a.parentElement.dataset.conversationId === state.openId);
+  const next = from < 0 ? (delta > 0 ? 0 : links.length - 1) : Math.max(0, Math.min(links.length - 1, from + delta));
+  main.classList.remove("thread-open");
+  links[next].focus();
+  links[next].scrollIntoView({ block: "nearest" });
+}
+
+/** Open the conversation the keyboard cursor is on. */
+export function openCursor() {
+  const li = document.activeElement?.closest?.("li.conversation");
+  if (li) open(li.dataset.conversationId);
+}
+
+// -- wiring -------------------------------------------------------------------------------------------------------
+
+let typing = null;
+form.addEventListener("input", (e) => {
+  if (e.target.name === "q") {  // search as one types, without a request per key
+    clearTimeout(typing);
+    typing = setTimeout(() => { writeAddress(); refresh(); }, 250);
+    return;
+  }
+  writeAddress();
+  refresh();
+});
+form.addEventListener("submit", (e) => { e.preventDefault(); clearTimeout(typing); writeAddress(); refresh(); });
+$("load-more").addEventListener("click", () => refresh({ more: true }));
+$("back-to-list").addEventListener("click", backToList);
+document.addEventListener("souk:list-refresh", refreshSoon);
+document.addEventListener("souk:conversation", (e) => {
+  // keep the row in step with the open conversation (an assignment or status change made here)
+  const c = e.detail;
+  const i = state.items.findIndex((x) => x.id === c.id);
+  if (i >= 0) { state.items[i] = { ...state.items[i], ...c }; render(); }
+});
+
+async function fillFilters() {
+  const [channels, labels, teams, people] = await Promise.all(
+    ["channels", "labels", "teams", "people"].map(load));
+  state.people = people;
+  const fill = (select, rows, value, label) => {
+    const chosen = select.value;
+    select.replaceChildren(select.options[0], ...rows.map((x) => h("option", { value: value(x) }, label(x))));
+    select.value = chosen;
+  };
+  fill(form.elements.channel_id, channels, (c) => c.id, (c) => `${c.name} (${c.channel_type})`);
+  fill(form.elements.label, labels, (l) => l.name, (l) => l.name);
+  fill(form.elements.team_id, teams, (t) => t.id, (t) => t.name);
+  if (state.items.length) render();  // assignee names
+}
+
+// live: the tenant's events refresh the list and the badges; other modules hear them as `souk:live`
+function listen() {
+  const live = new EventSource("/api/v1/events/stream");
+  const on = (event) => {
+    let data = {};
+    try { data = JSON.parse(event.data).data || {}; } catch { /* not JSON: refresh anyway */ }
+    document.dispatchEvent(new CustomEvent("souk:live", { detail: { kind: event.type, data } }));
+    refreshSoon();
+    if (event.type === "message.created" && data.conversation_id && data.conversation_id === state.openId
+      && document.visibilityState === "visible" && main.classList.contains("thread-open")) {
+      markRead(state.openId);
     }
-    if (type.history_import) li.append(importControls(ch));
-    list.append(li);
-  }
+  };
+  for (const kind of LIVE_KINDS) live.addEventListener(kind, on);
+  // after a dropped connection the stream resumes from the last event id; read the list again all the same, in
+  // case the server could not replay everything
+  let dropped = false;
+  const shown = document.getElementById("live-state");
+  live.addEventListener("error", () => { dropped = true; shown.textContent = "reconnecting…"; });
+  live.addEventListener("open", () => {
+    shown.textContent = "live";
+    if (dropped) { dropped = false; refreshSoon(); }
+  });
 }
 
-async function loadConversations() {
-  const page = await api("/api/v1/conversations?limit=50");
-  const list = document.getElementById("conversation-list");
-  list.replaceChildren();
-  if (!page || page.items.length === 0) { list.append(item("No conversations yet.")); return; }
-  for (const c of page.items) {
-    const name = (c.customer && (c.customer.display_name || c.customer.first_name)) || c.thread_id;
-    const li = item(`${name} · ${c.message_count} messages`);
-    li.dir = "auto";
-    li.dataset.conversationId = c.id;
-    li.tabIndex = 0;
-    li.className = "conversation";
-    const open = () => window.openThread && window.openThread(c.id);
-    li.addEventListener("click", open);
-    li.addEventListener("keydown", (e) => { if (e.key === "Enter") open(); });
-    list.append(li);
-  }
-}
-window.refreshConversations = loadConversations;
-
-loadChannels();
-loadConversations();
+const initial = readAddress();
+refresh().then(() => {
+  fillFilters();
+  listen();
+});
+if (initial) open(initial);

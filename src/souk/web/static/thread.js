@@ -135,17 +135,10 @@ const reopen = fromAddress() || sessionStorage.getItem(REOPEN_KEY) || (fromLogin
 sessionStorage.removeItem(REOPEN_KEY);
 if (reopen) openThread(reopen);
 
-// live: one stream per page; EventSource reconnects by itself and resumes with Last-Event-ID
-const live = new EventSource("/api/v1/events/stream");
-const refresh = (event) => {
-  let data = {};
-  try { data = JSON.parse(event.data).data || {}; } catch { /* a keepalive or a foreign event */ }
-  if (s.id && data.conversation_id === s.id) load();
-  if (window.refreshConversations) window.refreshConversations();
-};
-for (const kind of ["message.created", "message.updated", "conversation.created", "conversation.handoff",
-  "conversation.released", "conversation.note_added", "conversation.assigned"]) {
-  live.addEventListener(kind, refresh);
-}
-live.addEventListener("open", () => { $("live-state").textContent = "live"; });
-live.addEventListener("error", () => { $("live-state").textContent = "reconnecting…"; });
+// live: the inbox's one event stream (inbox.js) passes each event on as `souk:live`
+const THREAD_KINDS = new Set(["message.created", "message.updated", "conversation.handoff", "conversation.released",
+  "conversation.note_added", "conversation.assigned"]);
+document.addEventListener("souk:live", (event) => {
+  const { kind, data } = event.detail;
+  if (s.id && data.conversation_id === s.id && THREAD_KINDS.has(kind)) load();
+});
