@@ -111,12 +111,20 @@ function openEditor(channel) {
     closeEditor();
     await reloadList();
     const card = state.cards.get(r.data.id);
-    if (card) { card.say(channel ? "Saved." : "Channel created. Test the connection, then set up its webhook."); card.el.focus(); }
+    if (card) { card.say(channel ? "Saved." : nextStep(type)); card.el.focus(); }
   });
   renderFields();
   fill(editor, form);
   editor.hidden = false;
   name.focus();
+}
+
+/** What to do after creating a channel of this type. */
+function nextStep(type) {
+  if (type.channel_type === "waha") return "Channel created. Connect WhatsApp to get the QR code to scan.";
+  if (type.registers_webhook) return "Channel created. Test the connection, set up its webhook, then activate it.";
+  if (type.needs_webhook) return "Channel created. Test the connection, then give the platform its webhook URL and activate it.";
+  return "Channel created. Test the connection, then activate it.";
 }
 
 function closeEditor() {
