@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Dialog, Page, expect
 
 from souk.settings import Settings
 from tests.channels.conftest import fakes  # noqa: F401 - fixture
@@ -34,6 +34,11 @@ def settings(db_url: str, tmp_path: Path, nats_url: str, temporal_address: str, 
     )
 
 
+async def accept(dialog: Dialog) -> None:
+    """Say yes to the pages' "are you sure" questions."""
+    await dialog.accept()
+
+
 async def login(page: Page, base: str, tenant: TenantFixture, path: str) -> None:
     await page.goto(base + path)
     await page.fill("#email", tenant.owner_email)
@@ -46,6 +51,7 @@ async def login(page: Page, base: str, tenant: TenantFixture, path: str) -> None
 async def test_create_a_telegram_channel_test_it_and_copy_its_webhook(app, tenant: TenantFixture, fakes):  # noqa: F811
     async with serve(app) as base, chromium() as browser:
         page = await browser.new_page()
+        page.on("dialog", accept)
         await login(page, base, tenant, "/settings/channels")
         await page.click("#add-channel")
         form = page.locator("#channel-form")
@@ -90,6 +96,10 @@ async def test_create_a_telegram_channel_test_it_and_copy_its_webhook(app, tenan
         await expect(url).to_have_value(f"https://shop.example.com/webhooks/telegram/{channel_id}")
         assert fakes["telegram"].webhook["url"] == await url.input_value()  # registered with setWebhook
         await expect(card.locator(".webhook-url button")).to_have_text("Copy")
+        secret = fakes["telegram"].webhook_secret
+        await card.locator("button.rotate-secret").click()  # confirmed by the dialog handler
+        await expect(card.locator(".card-message")).to_have_text("Webhook secret replaced.")
+        assert fakes["telegram"].webhook_secret not in (None, secret)  # registered again with the new one
 
         await card.locator("button.activate").click()
         await expect(card.locator(".status")).to_have_text("Active")
@@ -107,6 +117,8 @@ async def test_create_a_telegram_channel_test_it_and_copy_its_webhook(app, tenan
 
         await card.locator("button.deactivate").click()
         await expect(page.locator(".channel-card .status")).to_have_text("Inactive")
+        await page.locator(".channel-card button.delete").click()
+        await expect(page.locator("#channel-list")).to_contain_text("No channels yet")
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -196,6 +208,7 @@ async def test_create_a_pipeline_and_a_team_and_route_a_channel_to_it(app, clien
     async with serve(app) as base, chromium() as browser:
         page = await browser.new_page()
         await login(page, base, tenant, "/settings/teams")
+        page.on("dialog", accept)
         await page.click("#add-team")
         form = page.locator("#team-form")
         await form.locator("[name=name]").fill("Sales")
@@ -205,6 +218,13 @@ async def test_create_a_pipeline_and_a_team_and_route_a_channel_to_it(app, clien
         team = page.locator("#team-list li", has_text="Sales")
         await expect(team).to_contain_text("Round robin")
         await expect(team).to_contain_text("Amina")
+        await team.locator("button.edit").click()
+        await expect(form.locator(".members label", has_text="Amina").locator("input")).to_be_checked()
+        await form.locator("[name=assignment]").select_option("least_open")
+        await form.locator("[name=max_open_per_agent]").fill("5")
+        await form.locator("button[type=submit]").click()
+        await expect(team).to_contain_text("Fewest open conversations")
+        await expect(team).to_contain_text("at most 5 open conversations each")
         await page.screenshot(path=screenshot_path("settings-teams"), full_page=True)
 
         await page.click("nav.subnav a:text('Pipelines')")
@@ -247,3 +267,7 @@ async def test_create_a_pipeline_and_a_team_and_route_a_channel_to_it(app, clien
         r = await client.get(f"/api/v1/channels/{channel_id}", headers=tenant.headers)
         pipelines = (await client.get("/api/v1/pipelines", headers=tenant.headers)).json()
         assert r.json()["pipeline_id"] == next(p["id"] for p in pipelines if p["name"] == "Wholesale")
+
+        await page.click("nav.subnav a:text('Pipelines')")
+        await page.locator("#pipeline-list li", has_text="Wholesale").locator("button.delete").click()
+        await expect(page.locator("#pipeline-list")).to_contain_text("No pipelines yet")

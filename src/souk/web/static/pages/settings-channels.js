@@ -164,6 +164,7 @@ function configInputs(type, channel) {
         value: current ?? (channel ? "" : f.default ?? "") });
     }
     input.dataset.kind = f.kind;
+    if (current !== undefined && current !== null && current !== "") input.dataset.had = "1";
     const row = h("div", { class: "field", dataset: { field: f.name } },
       h("label", { for: id }, f.label, f.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
       input,
@@ -213,6 +214,7 @@ function configValues(container, editing) {
     const kind = el.dataset.kind;
     let value;
     if (kind === "boolean") value = el.checked;
+    else if (el.value === "" && editing && el.dataset.had) value = null;  // cleared: the stored value goes
     else if (el.value === "") continue;
     else value = kind === "number" ? Number(el.value) : el.value;
     if (kind === "secret" && path.includes(".")) typedGroups.add(path.split(".")[0]);
@@ -359,6 +361,19 @@ function channelCard(ch) {
       await refresh();
     });
     if (type.channel_type !== "waha") rows.push(form);
+    if (info.webhook_url) {
+      const rotate = h("button", { type: "button", class: "secondary small rotate-secret" }, "New webhook secret");
+      rotate.addEventListener("click", async () => {
+        if (!window.confirm("Replace the webhook secret? Souk registers it again where it can.")) return;
+        const r = await api("POST", `/api/v1/channels/${card.ch.id}/rotate-webhook-secret`);
+        if (!r.ok) { say(r.data.detail || `Failed (HTTP ${r.status})`, "err"); return; }
+        const paste = r.data.verify_token && !r.data.registered_with_platform
+          ? "Paste the new verify token in the platform's dashboard." : null;
+        renderWebhook(out, r.data, paste);
+        say("Webhook secret replaced.");
+      });
+      rows.push(h("div", { class: "actions" }, rotate));
+    }
     fill(out, h("h3", {}, "Webhook"), ...rows);
   }
 
