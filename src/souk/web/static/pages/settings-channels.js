@@ -33,6 +33,33 @@ async function start() {
   fill(root, h("div", { class: "toolbar" }, add), editor, list);
   if (!channels.ok) { list.append(h("li", { class: "empty" }, "Channels could not be loaded.")); return; }
   renderList(channels.data.items);
+  listen();
+}
+
+/** Live: status changes, new messages and channels added or removed in another tab or by the platform show here
+ * without a reload (the same event stream the inbox reads). */
+function listen() {
+  if (!window.EventSource) return;
+  const live = new EventSource("/api/v1/events/stream");
+  const pending = new Map();
+  const refreshSoon = (id) => {
+    if (pending.has(id)) return;
+    pending.set(id, setTimeout(() => { pending.delete(id); const card = state.cards.get(id); if (card) card.refresh(); }, 500));
+  };
+  const data = (event) => { try { return JSON.parse(event.data).data || {}; } catch { return {}; } };
+  for (const kind of ["channel.updated", "channel.activated", "channel.deactivated", "message.created"]) {
+    live.addEventListener(kind, (e) => { const id = data(e).channel_id; if (id) refreshSoon(id); });
+  }
+  live.addEventListener("channel.created", async (e) => {
+    const id = data(e).channel_id;
+    if (!id || state.cards.has(id)) return;
+    const r = await api("GET", `/api/v1/channels/${id}`);
+    if (r.ok && !state.cards.has(id)) addCard(r.data);
+  });
+  live.addEventListener("channel.deleted", (e) => dropCard(data(e).channel_id));
+  const liveState = document.getElementById("live-state");
+  live.addEventListener("open", () => { if (liveState) liveState.textContent = "live"; });
+  live.addEventListener("error", () => { if (liveState) liveState.textContent = "reconnecting…"; });
 }
 
 function renderList(channels) {
@@ -51,9 +78,23 @@ function renderList(channels) {
   }
 }
 
-async function reloadList() {
-  const r = await api("GET", "/api/v1/channels?limit=100");
-  if (r.ok) renderList(r.data.items);
+/** One more card, without touching the others (a QR code or an import may be running on them). */
+function addCard(ch) {
+  const list = document.getElementById("channel-list");
+  for (const empty of list.querySelectorAll("li.empty")) empty.remove();
+  const card = channelCard(ch);
+  state.cards.set(ch.id, card);
+  list.append(card.el);
+  return card;
+}
+
+function dropCard(id) {
+  const card = state.cards.get(id);
+  if (!card) return;
+  card.stop();
+  card.el.remove();
+  state.cards.delete(id);
+  if (!state.cards.size) renderList([]);
 }
 
 function typeOf(ch) {
@@ -109,9 +150,10 @@ function openEditor(channel) {
     save.disabled = false;
     if (!r.ok) { showProblem(form, placeErrors(form, r)); return; }
     closeEditor();
-    await reloadList();
-    const card = state.cards.get(r.data.id);
-    if (card) { card.say(channel ? "Saved." : nextStep(type)); card.el.focus(); }
+    let card = state.cards.get(r.data.id);
+    if (card) { card.ch = r.data; card.render(); } else card = addCard(r.data);
+    card.say(channel ? "Saved." : nextStep(type));
+    card.el.focus();
   });
   renderFields();
   fill(editor, form);
@@ -256,7 +298,7 @@ function channelCard(ch) {
   const message = h("p", { class: "card-message", role: "status" });
   const actions = h("div", { class: "actions" });
   const panels = h("div", { class: "panels" });
-  const card = { el, ch, timers: new Set(), say, stop, refresh };
+  const card = { el, ch, timers: new Set(), say, stop, refresh, render: () => renderSummary() };
 
   function say(text, kind = "ok") { message.textContent = text; message.dataset.kind = kind; }
   function stop() { for (const t of card.timers) t.stop(); card.timers.clear(); }
@@ -388,8 +430,7 @@ function channelCard(ch) {
     if (!window.confirm(`Delete the channel “${card.ch.name}”? Its conversations stay.`)) return;
     const r = await api("DELETE", `/api/v1/channels/${card.ch.id}`);
     if (!r.ok) { say(r.data.detail || `Delete failed (HTTP ${r.status})`, "err"); return; }
-    stop();
-    await reloadList();
+    dropCard(card.ch.id);
   }
 
   const pipeline = pipelineControl(card, say);
