@@ -23,7 +23,10 @@ async function start() {
     api("GET", "/api/v1/channels?limit=100"),
     api("GET", "/api/v1/pipelines"),
   ]);
-  state.types = types.ok ? types.data : [];
+  // platforms anyone can sign up for first, those needing a partner agreement last
+  state.types = (types.ok ? types.data : []).sort((a, b) =>
+    Number(a.requires_partner_credentials) - Number(b.requires_partner_credentials)
+    || a.display_name.localeCompare(b.display_name));
   state.byType = Object.fromEntries(state.types.map((t) => [t.channel_type, t]));
   state.pipelines = pipelines.ok ? pipelines.data : [];
 
@@ -114,7 +117,8 @@ function openEditor(channel) {
   const typeSelect = h(
     "select",
     { id: "channel-type", name: "channel_type", disabled: Boolean(channel) },
-    types.map((t) => h("option", { value: t.channel_type }, t.display_name)),
+    types.map((t) => h("option", { value: t.channel_type },
+      t.requires_partner_credentials ? `${t.display_name} (partner credentials)` : t.display_name)),
   );
   if (type) typeSelect.value = type.channel_type;
   typeSelect.addEventListener("change", () => {
