@@ -214,7 +214,7 @@ function configInputs(type, channel) {
     const row = h("div", { class: "field", dataset: { field: f.name } },
       h("label", { for: id }, f.label, f.required ? h("span", { class: "req", "aria-hidden": "true" }, " *") : null),
       input,
-      f.description ? h("p", { class: "hint muted", id: hintId }, f.description) : null);
+      f.description ? h("p", { class: "hint muted", id: hintId }, f.description.replaceAll("`", "")) : null);
     if (f.when) row.dataset.when = JSON.stringify(f.when);
     (f.advanced ? folded : shown).push(row);
   }
