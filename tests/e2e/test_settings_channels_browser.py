@@ -105,6 +105,10 @@ async def test_create_a_telegram_channel_test_it_and_copy_its_webhook(app, tenan
         await expect(card.locator(".status")).to_have_text("Active")
         await expect(card.locator("button.deactivate")).to_be_visible()
         await page.screenshot(path=screenshot_path("settings-channel-telegram"), full_page=True)
+        await page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen
+        assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+        await page.screenshot(path=screenshot_path("settings-channel-telegram-phone"), full_page=True)
+        await page.set_viewport_size({"width": 1280, "height": 720})
 
         # editing shows the stored values, never the secret
         await card.locator("button.edit").click()
