@@ -1,6 +1,7 @@
 """Settings pages in headless Chromium: a channel created from its type's form (field errors next to the field,
 connection test, webhook URL to copy), a WAHA QR code counting down and refreshed until the session works, then its
-history imported with a progress bar; a pipeline and a team created and edited."""
+history imported with a progress bar; a pipeline and a team created and edited, and a WhatsApp channel routed to
+the pipeline with its verify token to copy."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from playwright.async_api import Dialog, Page, expect
 
 from souk.settings import Settings
-from tests.channels.conftest import fakes  # noqa: F401 - fixture
+from tests.channels.conftest import configs, fakes  # noqa: F401 - fixture
 from tests.channels.waha.conftest import count_messages, task_queue, waha  # noqa: F401 - fixtures
 from tests.conftest import TenantFixture
 from tests.e2e.browser import chromium, screenshot_path, serve
@@ -261,13 +262,23 @@ async def test_create_a_pipeline_and_a_team_and_route_a_channel_to_it(app, clien
         r = await client.post(
             "/api/v1/channels",
             headers=tenant.headers,
-            json={"name": "Shop bot", "channel_type": "telegram", "config": {"botToken": DEFAULT_TOKEN}},
+            json={"name": "Shop WhatsApp", "channel_type": "whatsapp", "config": configs(fakes)["whatsapp"]},
         )
         channel_id = r.json()["id"]
         await page.click("nav.subnav a:text('Channels')")
-        card = page.locator("#channel-list li.channel-card", has_text="Shop bot")
+        card = page.locator("#channel-list li.channel-card", has_text="Shop WhatsApp")
         await card.locator("select.pipeline-select").select_option(label="Wholesale")
         await expect(card.locator(".card-message")).to_have_text("Conversations go to this pipeline.")
+
+        # Meta verifies the URL with a token: both are there to copy, with what to do with them
+        await card.locator("button.show-webhook").click()
+        await expect(card.locator("input.verify-token")).to_have_value("verify-me")
+        await card.locator(".configure-webhook button[type=submit]").click()
+        await expect(card.locator("input.webhook-url")).to_have_value(
+            f"http://127.0.0.1:8000/webhooks/whatsapp/{channel_id}"
+        )
+        await expect(card.locator(".instructions")).to_contain_text("verify token in your Meta app dashboard")
+        await expect(card.locator(".verify-token button")).to_have_text("Copy")
         r = await client.get(f"/api/v1/channels/{channel_id}", headers=tenant.headers)
         pipelines = (await client.get("/api/v1/pipelines", headers=tenant.headers)).json()
         assert r.json()["pipeline_id"] == next(p["id"] for p in pipelines if p["name"] == "Wholesale")
