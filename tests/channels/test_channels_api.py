@@ -279,3 +279,36 @@ async def test_channel_types_describe_each_platform(client, tenant):
     assert by_type["telegram"]["registers_webhook"] is True and by_type["whatsapp"]["has_handshake"] is True
     assert "botToken" in by_type["telegram"]["config_schema"]["properties"]
     assert "accessToken" in by_type["whatsapp"]["secret_fields"]
+
+
+async def test_channel_types_describe_each_config_as_form_fields(client, tenant):
+    r = await client.get("/api/v1/channel-types", headers=tenant.headers)
+    by_type = {t["channel_type"]: {f["name"]: f for f in t["fields"]} for t in r.json()}
+    telegram = by_type["telegram"]
+    assert telegram["botToken"] | {"description": None} == {
+        "name": "botToken",
+        "label": "Bot token",
+        "kind": "secret",
+        "required": True,
+        "description": None,
+        "default": None,
+        "choices": None,
+        "when": None,
+        "advanced": False,
+    }
+    assert telegram["apiBaseURL"]["advanced"] is True and telegram["apiBaseURL"]["default"]
+    assert "webhookURL" not in telegram  # informational only: Souk registers its own URL
+    whatsapp = by_type["whatsapp"]
+    assert [whatsapp[k]["label"] for k in ("phoneNumberID", "businessAccountID", "apiVersion")] == [
+        "Phone number ID",
+        "Business account ID",
+        "API version",
+    ]
+    assert {k for k, f in whatsapp.items() if f["kind"] == "secret"} == {"accessToken", "webhookToken", "appSecret"}
+    waha = by_type["waha"]
+    assert waha["auth.type"]["kind"] == "choice" and waha["auth.type"]["choices"] == ["basic", "api_key"]
+    assert waha["auth.password"]["when"] == {"auth.type": "basic"} and waha["auth.password"]["kind"] == "secret"
+    assert waha["auth.apiKey"]["when"] == {"auth.type": "api_key"}
+    assert not {"qrCode", "qrCodeExpiresAt", "sessionStatus", "webhookURL", "importCompleted"} & set(waha)
+    assert by_type["tiktok"]["signatureToleranceSeconds"]["kind"] == "number"
+    assert by_type["chotot"]["apiKey"]["kind"] == "secret" and by_type["chotot"]["partnerID"]["required"] is True

@@ -7,6 +7,7 @@ import httpx
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from souk.channels import service
+from souk.channels.forms import config_fields
 from souk.channels.models import Channel, ChannelStatus, ChannelType
 from souk.channels.schemas import (
     ChannelList,
@@ -63,6 +64,7 @@ async def channel_types(ctx: Ctx = Depends(agent)) -> list[ChannelTypeOut]:
     out = []
     for name in registry.channel_types():
         p = registry.get(name)
+        schema = p.config_model.model_json_schema()
         out.append(
             ChannelTypeOut(
                 channel_type=name,
@@ -74,7 +76,8 @@ async def channel_types(ctx: Ctx = Depends(agent)) -> list[ChannelTypeOut]:
                 registers_webhook=p.can_register_webhook,
                 has_handshake=p.has_handshake,
                 secret_fields=sorted(p.secret_fields),
-                config_schema=p.config_model.model_json_schema(),
+                config_schema=schema,
+                fields=config_fields(schema, p.secret_fields),
             )
         )
     return out

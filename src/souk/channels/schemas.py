@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
+from souk.channels.forms import ConfigField
 from souk.core.errors import UNION_TAGS
 from souk.core.schemas import Strict
 from souk.platforms import registry
@@ -169,3 +170,7 @@ class ChannelTypeOut(BaseModel):
     has_handshake: bool = Field(description="The platform verifies the URL with a GET handshake (Meta).")
     secret_fields: list[str]
     config_schema: dict[str, Any] = Field(description="JSON Schema of the channel's config.")
+    fields: list[ConfigField] = Field(
+        default_factory=list,
+        description="The config as form fields (label, kind, required, default, choices), Souk-written keys left out.",
+    )

@@ -16,6 +16,7 @@ from souk.channels.models import ChannelStatus
 from souk.core import audit
 from souk.core.auth import Ctx, admin
 from souk.core.schemas import Strict
+from souk.db.types import utcnow
 from souk.platforms.plugin import PlatformError
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
@@ -31,14 +32,22 @@ class QRCodeOut(BaseModel):
     success: bool = True
     qr_code: str | None = Field(None, description="PNG data URI; null once the session is WORKING.")
     qr_code_expires_at: datetime | None
+    qr_code_expires_in: int | None = Field(
+        None,
+        description="Seconds the QR code stays valid, counted by the server: a countdown that does not depend on the "
+        "browser's clock.",
+        examples=[60],
+    )
     session_status: str
     message: str
 
 
 def _qr_out(state: waha.QRState) -> QRCodeOut:
+    expires = state.qr_code_expires_at
     return QRCodeOut(
         qr_code=state.qr_code,
-        qr_code_expires_at=state.qr_code_expires_at,
+        qr_code_expires_at=expires,
+        qr_code_expires_in=max(0, round((expires - utcnow()).total_seconds())) if expires else None,
         session_status=state.session_status,
         message=state.message,
     )

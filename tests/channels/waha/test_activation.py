@@ -21,13 +21,21 @@ async def test_activation_answers_the_seed_body_and_registers_the_signed_webhook
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert set(body) == {"success", "qr_code", "qr_code_expires_at", "session_status", "message"}
+    assert set(body) == {
+        "success",
+        "qr_code",
+        "qr_code_expires_at",
+        "qr_code_expires_in",
+        "session_status",
+        "message",
+    }
     assert body["success"] is True
     assert body["qr_code"].startswith("data:image/png;base64,iVBORw0KGgo")
     assert body["session_status"] == "SCAN_QR_CODE"
     assert body["message"] == "Scan QR code with WhatsApp mobile app"
     expires = datetime.fromisoformat(body["qr_code_expires_at"].replace("Z", "+00:00"))
     assert timedelta(seconds=55) < expires - utcnow() <= timedelta(seconds=60)
+    assert 55 <= body["qr_code_expires_in"] <= 60  # the countdown a browser shows, whatever its own clock says
 
     stored = await load_channel(app, channel["id"])
     assert stored.status == "connecting"
@@ -127,6 +135,7 @@ async def test_refresh_qr_gives_a_new_code_per_attempt_and_none_once_working(cli
         "success": True,
         "qr_code": None,
         "qr_code_expires_at": None,
+        "qr_code_expires_in": None,
         "session_status": "WORKING",
         "message": "WhatsApp is already connected",
     }

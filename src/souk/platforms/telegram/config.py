@@ -32,4 +32,5 @@ class TelegramConfig(BaseModel):
             "Accepted because seed 004 lists it; informational only. Souk registers its own "
             "`/webhooks/telegram/{channel_id}` URL with setWebhook (`configure-webhook`)."
         ),
+        json_schema_extra={"readOnly": True},
     )

@@ -11,6 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+#: JSON Schema's mark for keys Souk writes itself: forms leave them out
+SET_BY_SOUK = {"readOnly": True}
+
 
 class WAHABasicAuth(BaseModel):
     """HTTP basic auth in front of WAHA (e.g. a reverse proxy, or WAHA's dashboard credentials)."""
@@ -50,11 +53,20 @@ class WAHAConfig(BaseModel):
         default="new_only",
         description="History import after the session starts: none, new_only, all, or recent messages.",
     )
-    webhookURL: str | None = Field(default=None, description="Set by Souk: the URL WAHA posts events to.")
-    qrCode: str | None = Field(default=None, description="Set by Souk: the current QR code as a PNG data URI.")
-    qrCodeExpiresAt: datetime | None = Field(default=None, description="Set by Souk: when the QR code expires.")
+    webhookURL: str | None = Field(
+        default=None, description="Set by Souk: the URL WAHA posts events to.", json_schema_extra=SET_BY_SOUK
+    )
+    qrCode: str | None = Field(
+        default=None, description="Set by Souk: the current QR code as a PNG data URI.", json_schema_extra=SET_BY_SOUK
+    )
+    qrCodeExpiresAt: datetime | None = Field(
+        default=None, description="Set by Souk: when the QR code expires.", json_schema_extra=SET_BY_SOUK
+    )
     sessionStatus: str | None = Field(
         default=None,
         description="Set by Souk: last known WAHA session status (STARTING, SCAN_QR_CODE, WORKING, FAILED, STOPPED …).",
+        json_schema_extra=SET_BY_SOUK,
     )
-    importCompleted: bool | None = Field(default=None, description="Set by Souk: history import has finished.")
+    importCompleted: bool | None = Field(
+        default=None, description="Set by Souk: history import has finished.", json_schema_extra=SET_BY_SOUK
+    )

@@ -1,5 +1,5 @@
-"""The inbox offers "Import history" on channels whose platform gives history, and shows the import's progress
-bar (fed by the progress endpoint) in headless Chromium until it ends."""
+"""Settings → Channels offers "Import history" on channels whose platform gives history, and shows the import's
+progress bar (fed by the progress endpoint) in headless Chromium until it ends."""
 
 from __future__ import annotations
 
@@ -63,11 +63,11 @@ async def test_import_history_button_shows_progress_until_done(app, client, tena
 
     async with serve(app) as base, chromium() as browser:
         page = await browser.new_page()
-        await page.goto(base + "/login")
+        await page.goto(base + "/settings/channels")
         await page.fill("#email", tenant.owner_email)
         await page.fill("#password", tenant.password)
         await page.click("button[type=submit]")
-        await page.wait_for_url("**/inbox")
+        await page.wait_for_url("**/settings/channels")
         messenger = page.locator("#channel-list li", has_text="Shop page")
         telegram = page.locator("#channel-list li", has_text="Shop bot")
         await messenger.wait_for()
@@ -83,15 +83,14 @@ async def test_import_history_button_shows_progress_until_done(app, client, tena
             "() => Number(document.querySelector('progress.import-bar')?.value) >= 1", timeout=30_000
         )
         assert await bar.get_attribute("max") == "4"
-        await page.screenshot(path=screenshot_path("inbox-import-running"))
+        await page.screenshot(path=screenshot_path("settings-import-running"))
 
         await page.locator('#channel-list li[data-import-state="completed"]').wait_for(timeout=60_000)
         assert await bar.is_hidden()
         text = await status.inner_text()
         assert text.startswith("Import completed") and "4/4 conversations" in text and "80 new" in text
         assert await messenger.locator(".import-start").is_enabled()
-        await page.locator("#conversation-list li", has_text="20 messages").first.wait_for()
-        await page.screenshot(path=screenshot_path("inbox-import-done"))
+        await page.screenshot(path=screenshot_path("settings-import-done"))
 
         # on a fresh load, a finished import shows no bar, only the button
         await page.reload()

@@ -1,4 +1,5 @@
-"""The inbox lists the tenant's channels in Chromium and marks the ones that need partner credentials (Chotot)."""
+"""Settings → Channels lists the tenant's channels in Chromium and marks the ones that need partner credentials
+(Chotot)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,14 @@ async def test_channels_show_partner_credentials_badge(app, client, tenant: Tena
         assert r.status_code == 201
     async with serve(app) as base, chromium() as browser:
         page = await browser.new_page()
-        await page.goto(base + "/login")
+        await page.goto(base + "/settings/channels")
         await page.fill("#email", tenant.owner_email)
         await page.fill("#password", tenant.password)
         await page.click("button[type=submit]")
-        await page.wait_for_url("**/inbox")
+        await page.wait_for_url("**/settings/channels")
         chotot = page.locator("#channel-list li", has_text="Shop chotot")
         await chotot.wait_for()
         assert "requires partner credentials" in await chotot.inner_text()
         telegram = page.locator("#channel-list li", has_text="Shop telegram")
         assert "requires partner credentials" not in await telegram.inner_text()
-        await page.screenshot(path=screenshot_path("inbox-channels"))
+        await page.screenshot(path=screenshot_path("settings-channel-list"))
