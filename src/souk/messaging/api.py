@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
@@ -24,6 +24,7 @@ from souk.channels.models import Channel
 from souk.core import audit
 from souk.core.auth import Ctx, admin, agent
 from souk.core.errors import Forbidden, NotFound, Unprocessable, field_error
+from souk.core.live import publish_signal
 from souk.core.models import Role
 from souk.core.pagination import PageParams, page_params
 from souk.core.secrets import mask
@@ -55,6 +56,7 @@ from souk.messaging.schemas import (
     MessageList,
     MessageOut,
     ReplyWindow,
+    TypingIn,
 )
 
 router = APIRouter(prefix="/api/v1")
@@ -443,6 +445,29 @@ async def conversation_messages(
     edge = (rows[0] if backward else rows[-1]) if rows else None
     next_cursor = encode_cursor(edge.timestamp, edge.id) if more and edge else None
     return MessageCursorPage(items=await render_messages(ctx.session, rows), next_cursor=next_cursor, limit=limit)
+
+
+@router.post(
+    "/conversations/{conversation_id}/typing",
+    tags=["conversations"],
+    status_code=204,
+    summary="Say that you are typing in a conversation (shown live to everyone else who has it open)",
+    responses={204: {"description": "Passed on to the open inboxes; nothing is stored"}},
+)
+async def typing(conversation_id: uuid.UUID, body: TypingIn, request: Request, ctx: Ctx = Depends(agent)) -> Response:
+    conv = await conversation_or_404(ctx.session, conversation_id)
+    await publish_signal(
+        request.app.state.bus,
+        ctx.tenant_id,
+        "conversation.typing",
+        {
+            "conversation_id": str(conv.id),
+            "by": str(ctx.principal.user_id or ctx.principal.actor_id),
+            "name": ctx.principal.label,
+            "typing": body.typing,
+        },
+    )
+    return Response(status_code=204)
 
 
 # -- messages ------------------------------------------------------------------------------------------------------

@@ -233,3 +233,7 @@ class InboundEventList(BaseModel):
     total: int
     page: int
     limit: int
+
+
+class TypingIn(BaseModel):
+    typing: bool = Field(True, description="true while the person types; false when they stop, send or leave.")

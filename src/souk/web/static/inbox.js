@@ -9,7 +9,7 @@ const $ = (id) => document.getElementById(id);
 const PAGE = 50;
 const LIVE_KINDS = ["message.created", "message.updated", "conversation.note_added", "conversation.created", "conversation.assigned", "conversation.reopened",
   "conversation.pending", "conversation.snoozed", "conversation.resolved", "conversation.handoff",
-  "conversation.released"];
+  "conversation.released", "conversation.typing"];
 
 const main = document.getElementById("main");
 const list = $("conversation-list");
@@ -259,6 +259,7 @@ function listen() {
     let data = {};
     try { data = JSON.parse(event.data).data || {}; } catch { /* not JSON: refresh anyway */ }
     document.dispatchEvent(new CustomEvent("souk:live", { detail: { kind: event.type, data } }));
+    if (event.type === "conversation.typing") return;  // the thread shows it; the list does not change
     refreshSoon();
     if (event.type === "message.created" && data.conversation_id && data.conversation_id === state.openId
       && document.visibilityState === "visible" && main.classList.contains("thread-open")) {
