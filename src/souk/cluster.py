@@ -171,11 +171,13 @@ class Cluster:
     def stop(self, timeout: float = 20.0) -> None:
         """Stop every component: the API and worker processes together (each drains its in-flight work), then
         Temporal, NATS and PostgreSQL."""
-        souk = [c for c in self.supervisor.children if c.name.startswith(("api-", "worker-"))]
-        if souk:
-            with ThreadPoolExecutor(len(souk)) as pool:
-                list(pool.map(lambda child: child.stop(timeout), souk))
-        self.supervisor.stop_all(timeout)
+        children = self.supervisor.children
+        for kinds in (("api-", "worker-"), ("temporal",), ("nats-",), ("postgres",)):
+            group = [c for c in children if c.name.startswith(kinds)]
+            if group:
+                with ThreadPoolExecutor(len(group)) as pool:
+                    list(pool.map(lambda child: child.stop(timeout), group))
+        self.supervisor.stop_all(timeout)  # anything else, and the bookkeeping
 
     def __enter__(self) -> Cluster:
         return self.start()
