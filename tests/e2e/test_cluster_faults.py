@@ -334,6 +334,26 @@ class PlatformSender:
             return
 
 
+async def stream_replicas(nats_url: str) -> tuple[dict[str, int], str]:
+    """Each stream's replica count, and the cluster component (``nats-N``) leading ``SOUK_WORK``."""
+    import nats
+
+    from souk.bus.client import server_list
+
+    nc = await nats.connect(server_list(nats_url))
+    try:
+        js = nc.jetstream()
+        replicas, leader = {}, ""
+        for name in ("SOUK_WORK", "SOUK_EVENTS", "SOUK_VENDORS"):
+            info = await js.stream_info(name)
+            replicas[name] = info.config.num_replicas or 1
+            if name == "SOUK_WORK" and info.cluster is not None and info.cluster.leader:
+                leader = "nats-" + info.cluster.leader.rsplit("-", 1)[1]  # souk-nats-2 -> nats-2
+        return replicas, leader or "nats-2"
+    finally:
+        await nc.close()
+
+
 # -- the test ---------------------------------------------------------------------------------------------------------
 
 
@@ -402,6 +422,9 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
                 assert row is not None
                 secrets[platform] = dict(row.secrets)
 
+        replicas, work_leader = await stream_replicas(cluster.nats_url)
+        assert replicas == {"SOUK_WORK": 3, "SOUK_EVENTS": 3, "SOUK_VENDORS": 3}, replicas
+
         load = build_load(fakes["graph"], fakes["tiktok"], rng)
         sender = PlatformSender(cluster.api_urls, channels, secrets)
         total = len(load.items)
@@ -440,10 +463,11 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
             await asyncio.to_thread(cluster.restart, "api-1")
             faults.done.append("api-1 SIGKILLed and restarted")
             await at(0.48)
-            await asyncio.to_thread(cluster.stop_component, "nats-2")
+            # the node leading the work queue's stream: its followers must elect a new leader
+            await asyncio.to_thread(cluster.stop_component, work_leader)
             await asyncio.sleep(3.0)
-            await asyncio.to_thread(cluster.restart, "nats-2")
-            faults.done.append("nats-2 stopped for 3 s and restarted")
+            await asyncio.to_thread(cluster.restart, work_leader)
+            faults.done.append(f"{work_leader} (the work stream's leader) stopped for 3 s and restarted")
             await at(0.66)
             sender.db_outages.append(Outage(time.monotonic()))
             await asyncio.to_thread(cluster.stop_component, "postgres")
