@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +97,7 @@ class Cluster:
         return ",".join(self.nats_urls)
 
     def component(self, name: str) -> ChildProcess:
-        return self.supervisor._children[name]
+        return self.supervisor.get(name)
 
     @property
     def names(self) -> list[str]:
@@ -107,8 +106,9 @@ class Cluster:
     def process_env(self) -> dict[str, str]:
         """The environment of the API and worker processes (ours, plus the cluster's addresses)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOUK_")}
-        if "SOUK_CONFIG_FILE" in os.environ:
-            env["SOUK_CONFIG_FILE"] = os.environ["SOUK_CONFIG_FILE"]
+        for kept in ("SOUK_CONFIG_FILE", "SOUK_SECRET_KEY"):  # else every process uses the key file in data_dir
+            if kept in os.environ:
+                env[kept] = os.environ[kept]
         env.update(
             {
                 "SOUK_DATA_DIR": str(self.data_dir),
@@ -147,7 +147,6 @@ class Cluster:
         nodes = self._add_nats()
         for node in nodes:
             node.start()
-        temporal: ChildProcess | None = None
         if not self.temporal_address:
             say("Temporal dev server")
             temporal, self.temporal_address = start_temporal(self.data_dir / "temporal", log_dir=self.log_dir)
@@ -329,13 +328,4 @@ def _api_ready(url: str) -> Callable[[], bool]:
     return ready
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll ``check`` until it is true; raise TimeoutError naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not after {timeout:.0f}s")
-        time.sleep(interval)
-
-
-__all__ = ["ChildStartError", "Cluster", "ClusterConfig", "wait_until"]
+__all__ = ["ChildStartError", "Cluster", "ClusterConfig"]

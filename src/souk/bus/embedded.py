@@ -257,6 +257,10 @@ class Supervisor:
     def children(self) -> list[ChildProcess]:
         return list(self._children.values())
 
+    def get(self, name: str) -> ChildProcess:
+        """The child named ``name`` (KeyError when there is none)."""
+        return self._children[name]
+
     def add(self, child: ChildProcess) -> ChildProcess:
         if child.name in self._children:
             raise ValueError(f"a child named {child.name!r} is already supervised")
