@@ -17,9 +17,13 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+$(VENV)/.installed-cluster: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[cluster]'
+	touch $@ $(VENV)/.installed-run
+
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@ $(VENV)/.installed-run
+	touch $@ $(VENV)/.installed-run $(VENV)/.installed-cluster
 
 ## run: serve the API and the inbox on 127.0.0.1:8000 with SQLite, NATS and Temporal (Ctrl-C stops all);
 ##      `make run DEMO=1` also plays simulated customers on a demo Telegram channel
@@ -28,7 +32,7 @@ run: $(VENV)/.installed-run
 
 ## cluster: the production shape on this machine: PostgreSQL, a 3-node NATS JetStream cluster, Temporal, 2 API and
 ##          2 worker processes on free ports, data and logs in .souk-cluster/ (Ctrl-C stops everything)
-cluster: $(VENV)/.installed-test
+cluster: $(VENV)/.installed-cluster
 	$(BIN)/souk cluster $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 
 ## test: the whole suite, on SQLite and on PostgreSQL
