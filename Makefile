@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # tests spend most of their time waiting (servers, databases, subprocesses): more workers than cores overlap it
 TEST_WORKERS ?= 4
 
-.PHONY: run test lint fmt clean chromium
+.PHONY: run cluster test lint fmt clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,14 +17,23 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
+$(VENV)/.installed-cluster: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[cluster]'
+	touch $@ $(VENV)/.installed-run
+
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $@ $(VENV)/.installed-run
+	touch $@ $(VENV)/.installed-run $(VENV)/.installed-cluster
 
 ## run: serve the API and the inbox on 127.0.0.1:8000 with SQLite, NATS and Temporal (Ctrl-C stops all);
 ##      `make run DEMO=1` also plays simulated customers on a demo Telegram channel
 run: $(VENV)/.installed-run
 	$(BIN)/souk run $(if $(DEMO),--demo,)
+
+## cluster: the production shape on this machine: PostgreSQL, a 3-node NATS JetStream cluster, Temporal, 2 API and
+##          2 worker processes on free ports, data and logs in .souk-cluster/ (Ctrl-C stops everything)
+cluster: $(VENV)/.installed-cluster
+	$(BIN)/souk cluster $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 
 ## test: the whole suite, on SQLite and on PostgreSQL
 test: $(VENV)/.installed-test chromium
@@ -50,4 +59,4 @@ fmt: $(VENV)/.installed-test
 	$(BIN)/ruff format src tests bench
 
 clean:
-	rm -rf $(VENV) .souk .pytest_cache
+	rm -rf $(VENV) .souk .souk-cluster .pytest_cache

@@ -24,6 +24,7 @@ def souk(*args: str, env: dict[str, str] | None = None, input: str | None = None
         ["run"],
         ["api"],
         ["worker"],
+        ["cluster"],
         ["migrate"],
         ["migrate", "upgrade"],
         ["demo"],

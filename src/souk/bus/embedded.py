@@ -109,8 +109,20 @@ class ChildProcess:
     Created stopped; :meth:`start` launches it, and again after it died (same command, same ports).
     """
 
-    def __init__(self, name: str, command: Sequence[str | os.PathLike[str] | int], log_dir: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str | os.PathLike[str] | int],
+        log_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+    ) -> None:
         self.name = name
+        self.env = env  # None: inherit ours
+        self.user = user  # run as this system user (PostgreSQL refuses to run as root)
+        self.stop_signal = stop_signal  # what asks the child to shut down cleanly (PostgreSQL: SIGINT, "fast")
         self.command = [os.fspath(c) if isinstance(c, os.PathLike) else str(c) for c in command]
         self.log_path = Path(log_dir) / f"{name}.log"
         self.ready_check: Callable[[], bool] | None = None
@@ -154,6 +166,8 @@ class ChildProcess:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=self.env,
+                user=self.user,
                 start_new_session=True,
                 preexec_fn=_pdeathsig_preexec(),  # only calls prctl, resolved before fork
             )
@@ -187,14 +201,15 @@ class ChildProcess:
             time.sleep(_POLL_SECONDS)
 
     def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM the child's process group, SIGKILL it after ``timeout`` seconds; return the exit code."""
+        """Signal the child's process group (``stop_signal``, SIGTERM by default), SIGKILL it after ``timeout``
+        seconds; return the exit code."""
         self._stopped = True
         with _live_lock:
             _live.discard(self)
         if self._proc is None:
             return None
         if self._proc.poll() is None:
-            self._signal_group(signal.SIGTERM)
+            self._signal_group(self.stop_signal)
             try:
                 self._proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -204,6 +219,17 @@ class ChildProcess:
             # process reaped long ago may belong to someone else by now.
             self._signal_group(signal.SIGKILL)
         return self._proc.returncode
+
+    def kill(self) -> int | None:
+        """SIGKILL the child (not its group: what it forked is left to notice), as a crash would; return the code.
+
+        Unlike :meth:`stop` the child is not marked stopped, so :meth:`Supervisor.monitor` reports it as dead.
+        """
+        if self._proc is None or self._proc.poll() is not None:
+            return self.returncode
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.kill()
+        return self._proc.wait()
 
     def _signal_group(self, sig: signal.Signals) -> None:
         assert self._proc is not None
@@ -230,6 +256,10 @@ class Supervisor:
     @property
     def children(self) -> list[ChildProcess]:
         return list(self._children.values())
+
+    def get(self, name: str) -> ChildProcess:
+        """The child named ``name`` (KeyError when there is none)."""
+        return self._children[name]
 
     def add(self, child: ChildProcess) -> ChildProcess:
         if child.name in self._children:

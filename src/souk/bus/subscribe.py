@@ -35,7 +35,7 @@ async def consume_events(
 ) -> None:
     """Pull events on ``subjects`` from ``durable`` (created on first start) and run ``handler`` on each, in order,
     until ``stopping``. A handler that raises gets its event redelivered after a short delay."""
-    while not stopping.is_set() and not bus.connected:
+    while not stopping.is_set() and not bus.ready:
         await asyncio.sleep(0.2)
     assert bus.js is not None
     try:

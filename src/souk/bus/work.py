@@ -57,7 +57,7 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
     Ack after the handler returns (its transaction committed); ``Retry`` → nak with delay; any other exception is
     logged and nak'ed too (the handler is expected to record permanent failures in its row and return normally).
     """
-    while not stopping.is_set() and not bus.connected:
+    while not stopping.is_set() and not bus.ready:
         await asyncio.sleep(0.2)
     assert bus.js is not None
     config = ConsumerConfig(

@@ -219,13 +219,20 @@ SELECT id FROM ins
                 column.append(value)
         columns[6] = [json.dumps(h) for h in columns[6]]
         channel_ids = sorted({d.channel_id for d in deliveries})
-        driver = await self._connection()
-        try:
-            rows = await driver.fetch(self._sql, *columns, utcnow(), channel_ids)
-        except Exception:
-            if driver.is_closed():
+        # A failure drops the connection and the statement is tried once more on a fresh one: after a database
+        # restart (or a failover, or an idle timeout) the held connection is dead, and asyncpg does not always say
+        # so (``is_closed()`` can stay false after the server ended the session). Repeating is safe: rows are
+        # unique on (channel, event key), so a statement that did commit before the error inserts nothing twice
+        # (its rows then read as duplicates and are published by the sweeper). A bad row fails both times.
+        for attempt in (1, 2):
+            driver = await self._connection()
+            try:
+                rows = await driver.fetch(self._sql, *columns, utcnow(), channel_ids)
+                break
+            except Exception:
                 await self._drop()
-            raise
+                if attempt == 2:
+                    raise
         return {row[0] for row in rows}
 
     async def _drop(self) -> None:

@@ -113,6 +113,29 @@ async def test_one_bad_row_fails_alone_and_its_batch_neighbours_are_stored(app, 
     assert keys == {f"ok-{i}" for i in range(5)}
 
 
+async def test_a_delivery_after_the_database_dropped_the_writers_connection_is_stored_not_failed(
+    app, make_channel, db_url
+):
+    """A PostgreSQL restart kills the connection the writer holds; the next delivery, even alone in its batch,
+    must be stored on a fresh connection rather than answered 500 while the database is up again."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("the writer holds a connection of its own on PostgreSQL only")
+    from sqlalchemy import text
+
+    channel = await load_channel(app, (await make_channel("whatsapp"))["id"])
+    writer = IntakeWriter(app.state.db, None)
+    try:
+        assert await writer.submit(delivery(channel, "before"))
+        pid = await writer.store._connection()
+        async with app.state.db.engine.connect() as conn:  # what a restart does to every open connection
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid.get_server_pid()})
+        assert await writer.submit(delivery(channel, "after")) is True
+    finally:
+        await writer.stop()
+    async with app.state.db.system_session() as s:
+        assert await s.scalar(select(func.count()).select_from(InboundEvent)) == 2
+
+
 async def test_channel_cache_refresh_is_single_flight(app, make_channel):
     channel = await make_channel("whatsapp")
     cid = uuid.UUID(channel["id"])
