@@ -1,6 +1,7 @@
 """The conversation view in Chromium: a Telegram customer writes (a signed webhook), the message appears live
-without a reload, Arabic renders right to left, a reply goes out through the fake Telegram and its tick turns
-to sent, and the bot / person switch hands the conversation over and back."""
+without a reload, Arabic renders right to left, a colleague with the thread open sees that someone is typing, a
+reply goes out through the fake Telegram and its tick turns to sent, and the bot / person switch hands the
+conversation over and back."""
 
 from __future__ import annotations
 
@@ -52,11 +53,26 @@ async def test_live_thread_reply_and_handoff(app, client, tenant: TenantFixture,
         await arabic.wait_for(timeout=20_000)
         assert await arabic.evaluate("el => getComputedStyle(el).direction") == "rtl"
 
+        # a colleague with the same conversation open sees that someone is typing, then that they stopped
+        colleague = {"email": "sam@acme.example.com", "password": "a long password 1", "role": "agent", "name": "Sam"}
+        assert (await client.post("/api/v1/users", json=colleague, headers=tenant.headers)).status_code == 201
+        other = await (await browser.new_context()).new_page()
+        await other.goto(base + "/login")
+        await other.fill("#email", colleague["email"])
+        await other.fill("#password", colleague["password"])
+        await other.click("button[type=submit]")
+        await other.wait_for_url("**/inbox")
+        await other.locator("#live-state", has_text="live").wait_for()
+        await other.locator("#conversation-list li.conversation", has_text="Layla").first.click()
+        await other.locator(".msg.inbound", has_text="wallet").wait_for()
+
         # a reply goes out through Telegram; its tick turns from pending to sent
         await page.fill("#reply-text", "Yes, 3 left. 199.99 EGP.")
+        await other.locator("#typing-state", has_text="is typing").wait_for(timeout=20_000)
         await page.click("#reply-form button[type=submit]")
         await page.locator(".msg.outbound .tick.sent", has_text="✓").wait_for(timeout=20_000)
         assert any(m["text"] == "Yes, 3 left. 199.99 EGP." for m in fakes["telegram"].messages_in(CHAT))
+        await other.locator("#typing-state:empty").wait_for(timeout=20_000)  # sending ends the typing
 
         # take over from the bot, then give it back
         await page.click("#bot-toggle")
