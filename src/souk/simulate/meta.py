@@ -37,13 +37,14 @@ def graph_error(status: int, code: int, message: str, kind: str = "OAuthExceptio
 class GraphStandIn(StandIn):
     """A Meta app with one asset (phone number, Page or Instagram account) and the secrets Souk is given."""
 
+    app_id = 555000900900
     token = "SIMULATED-meta-access-token"
     app_secret = "SIMULATED-meta-app-secret"
     verify_token = "SIMULATED-meta-verify-token"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.callback_data: dict[str, str | None] = {}
+        self.callback_data: dict[str, str | None] = {}  # message id → what Souk asked to get back with it
 
     def refuse(self, request: Request, *nodes: str) -> JSONResponse | None:
         """The Graph error for a wrong token or an unknown node, or None when the call may proceed."""
@@ -78,6 +79,10 @@ class SendAPIStandIn(GraphStandIn):
     account_id: str
     mid_prefix: str
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.echoes: dict[str, dict[str, Any]] = {}  # mid → the echo Meta sends of a message the Page sent
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/{version}/{node}", self.lookup, methods=["GET"]),
@@ -109,13 +114,25 @@ class SendAPIStandIn(GraphStandIn):
             return graph_error(400, 100, "(#100) Must send either message or sender action")
         mid = self.mid_prefix + secrets.token_urlsafe(36)
         text = message.get("text") or f"[{(message.get('attachment') or {}).get('type', 'attachment')}]"
+        self.echoes[mid] = {
+            "is_echo": True,
+            "app_id": self.app_id,
+            "mid": mid,
+            **{k: message[k] for k in ("text", "attachment", "metadata") if k in message},
+        }
         self.replied(recipient, str(text), mid)
         return JSONResponse({"recipient_id": recipient, "message_id": mid})
 
-    def _envelope(self, customer: Customer, event: dict[str, Any]) -> dict[str, Any]:
+    def _envelope(self, customer: Customer, event: dict[str, Any], *, echo: bool = False) -> dict[str, Any]:
         now = int(time.time() * 1000)
-        item = {"sender": {"id": customer.id}, "recipient": {"id": self.account_id}, "timestamp": now, **event}
+        sender, recipient = (self.account_id, customer.id) if echo else (customer.id, self.account_id)
+        item = {"sender": {"id": sender}, "recipient": {"id": recipient}, "timestamp": now, **event}
         return {"object": self.object_type, "entry": [{"id": self.account_id, "time": now, "messaging": [item]}]}
+
+    async def echo(self, customer: Customer, mid: str) -> None:
+        """Meta echoes every message the Page or account sends, with the app id and metadata of the send."""
+        if mid in self.echoes:
+            await self.deliver(self._envelope(customer, {"message": self.echoes.pop(mid)}, echo=True), self.sign)
 
     async def write(self, customer: Customer, text: str) -> None:
         mid = self.mid_prefix + secrets.token_urlsafe(36)
@@ -129,9 +146,9 @@ class MessengerStandIn(SendAPIStandIn):
     account_id = "555000200300400"
     mid_prefix = "m_"
     customers = (
-        Customer("7700100200300401", "Nora", "en", ("Hi there", "How much is the winter jacket?", "thanks!")),
+        Customer("7700100200300401", "Nora", "en", ("Hello!", "How much is the winter jacket?", "thanks!")),
         Customer("7700100200300402", "Karim", "ar", ("مساء الخير", "ما هي سياسة الاسترجاع؟")),
-        Customer("7700100200300403", "Lucas", "en", ("Do you ship to Alexandria?", "Is the backpack in stock?")),
+        Customer("7700100200300403", "Lucas", "en", ("Is the backpack in stock?", "How long does delivery take?")),
     )
 
     def config(self) -> dict[str, Any]:
@@ -140,6 +157,7 @@ class MessengerStandIn(SendAPIStandIn):
             "pageAccessToken": self.token,
             "appSecret": self.app_secret,
             "webhookToken": self.verify_token,
+            "appID": str(self.app_id),
             "graphBaseURL": self.url,
         }
 
@@ -155,7 +173,9 @@ class MessengerStandIn(SendAPIStandIn):
         }
 
     async def receipts(self, customer: Customer, message_id: str) -> None:
-        await self.pause(2)
+        await self.pause()
+        await self.echo(customer, message_id)
+        await self.pause()
         watermark = int(time.time() * 1000)
         await self.deliver(
             self._envelope(customer, {"delivery": {"mids": [message_id], "watermark": watermark}}), self.sign
@@ -172,7 +192,9 @@ class InstagramStandIn(SendAPIStandIn):
     mid_prefix = "aWdfZAG1faWQ"
     customers = (
         Customer("6600100200300501", "Mariam", "ar", ("عندكم جاكيت شتوي؟", "كم يستغرق التوصيل؟")),
-        Customer("6600100200300502", "Jake", "en", ("hey! saw your post", "What do you recommend?")),
+        Customer(
+            "6600100200300502", "Jake", "en", ("Hi!", "What do you recommend?", "Do you accept cash on delivery?")
+        ),
     )
 
     def config(self) -> dict[str, Any]:
@@ -181,6 +203,7 @@ class InstagramStandIn(SendAPIStandIn):
             "pageAccessToken": self.token,
             "appSecret": self.app_secret,
             "webhookToken": self.verify_token,
+            "appID": str(self.app_id),
             "graphBaseURL": self.url,
         }
 
@@ -188,5 +211,7 @@ class InstagramStandIn(SendAPIStandIn):
         return {"id": self.account_id, "username": "soukdemoshop", "name": "Souk Demo Shop"}
 
     async def receipts(self, customer: Customer, message_id: str) -> None:
-        await self.pause(3)  # no delivery events on Instagram: seen, or nothing
+        await self.pause()
+        await self.echo(customer, message_id)
+        await self.pause(2)  # no delivery events on Instagram: seen, or nothing
         await self.deliver(self._envelope(customer, {"read": {"mid": message_id}}), self.sign)

@@ -55,6 +55,7 @@ class WAHAStandIn(StandIn):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.session: dict[str, Any] | None = None
+        self.echoes: dict[str, dict[str, Any]] = {}  # message id → the message.any WAHA emits for a message sent
 
     def config(self) -> dict[str, Any]:
         return {
@@ -128,22 +129,27 @@ class WAHAStandIn(StandIn):
         if not chat or not text:
             return _error(400, "chatId and text are required")
         message_id = f"true_{chat}_{short_id()}"
+        message = {
+            "id": message_id,
+            "timestamp": int(time.time()),
+            "from": ME["id"],
+            "fromMe": True,
+            "source": "api",
+            "to": chat,
+            "participant": None,
+            "body": text,
+            "hasMedia": False,
+            "media": None,
+            "ack": 1,
+            "ackName": "SERVER",
+            "location": None,
+            "vCards": [],
+            "replyTo": None,
+            "_data": {},
+        }
+        self.echoes[message_id] = message
         self.replied(chat, text, message_id)
-        return JSONResponse(  # WEBJS answers a WAMessage
-            {
-                "id": message_id,
-                "timestamp": int(time.time()),
-                "from": ME["id"],
-                "fromMe": True,
-                "source": "api",
-                "to": chat,
-                "body": text,
-                "hasMedia": False,
-                "ack": 1,
-                "ackName": "SERVER",
-            },
-            status_code=201,
-        )
+        return JSONResponse(message, status_code=201)  # WEBJS answers the WAMessage
 
     async def chat_action(self, request: Request) -> Response:
         """``startTyping``, ``stopTyping``, ``sendSeen``: nothing to show in a simulation."""
@@ -205,8 +211,11 @@ class WAHAStandIn(StandIn):
             "_data": {"notifyName": customer.name, "type": "chat"},
         }
         await self.emit("message", payload)
+        await self.emit("message.any", payload)  # WAHA emits both for a message received
 
     async def receipts(self, customer: Customer, message_id: str) -> None:
+        if message_id in self.echoes:  # every message created, the account's own too
+            await self.emit("message.any", self.echoes.pop(message_id))
         for ack, name in ACKS:
             await self.pause()
             payload = {
