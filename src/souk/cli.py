@@ -359,6 +359,8 @@ def simulate(
         pass
     except httpx.HTTPError as exc:
         raise _fail(f"Souk at {base} did not answer as expected ({exc}); is `souk run` running?") from exc
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from exc
 
 
 @app.command()

@@ -66,11 +66,19 @@ async def simulate(
     drain = max(5.0, 6 * receipt_delay(pause))  # the last replies' receipts
     try:
         async with httpx.AsyncClient(base_url=souk_url, headers={"X-API-Key": api_key}, timeout=30) as api:
+            playing: list[StandIn] = []
             for stand_in in stand_ins:
                 await stand_in.start()
                 started.append(stand_in)
-                await stand_in.connect(api, souk_url)
+                try:
+                    await stand_in.connect(api, souk_url)
+                except (httpx.HTTPStatusError, RuntimeError) as exc:  # the other platforms still play
+                    say(f"Simulated {stand_in.label} is left out: {_reason(exc)}")
+                    continue
+                playing.append(stand_in)
                 say(f"Simulated {stand_in.label} at {stand_in.url}; customers write to {stand_in.webhook_url}")
+            if not playing:
+                raise RuntimeError("no simulated platform could be set up in Souk")
 
             async def play(stand_in: StandIn) -> None:
                 cast = stand_in.customers[:customers] if customers else stand_in.customers
@@ -84,7 +92,14 @@ async def simulate(
                             while not queue.empty():  # a late answer to an earlier question
                                 queue.get_nowait()
                             say(f"→ {customer.name} on {stand_in.label}: {text}")
-                            await stand_in.write(customer, text)
+                            try:
+                                await stand_in.write(customer, text)
+                            except (httpx.HTTPStatusError, RuntimeError) as exc:  # e.g. the channel was deactivated
+                                say(
+                                    f"  (Souk refused the {stand_in.label} webhook, {_reason(exc)}; "
+                                    f"the {stand_in.label} customers stop)"
+                                )
+                                return
                             try:
                                 await asyncio.wait_for(queue.get(), reply_timeout)
                             except TimeoutError:
@@ -94,7 +109,7 @@ async def simulate(
                                 )
                             await asyncio.sleep(pause)
 
-            await asyncio.gather(*(play(stand_in) for stand_in in stand_ins))
+            await asyncio.gather(*(play(stand_in) for stand_in in playing))
     except asyncio.CancelledError:
         drain = 0.0  # Ctrl-C or Souk stopping: no waiting
         raise
@@ -102,3 +117,15 @@ async def simulate(
         for stand_in in started:
             await stand_in.stop(drain=drain)
     return {stand_in.channel_type: stand_in.sent for stand_in in stand_ins}
+
+
+def _reason(exc: Exception) -> str:
+    """What went wrong, in a line: Souk's problem ``detail`` when it answered one."""
+    if not isinstance(exc, httpx.HTTPStatusError):
+        return str(exc)
+    try:
+        body = exc.response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return f"HTTP {exc.response.status_code} from {exc.request.url.path}" + (f": {detail}" if detail else "")

@@ -116,7 +116,9 @@ class StandIn(ABC):
 
     async def connect(self, api: httpx.AsyncClient, souk_url: str) -> dict[str, Any]:
         """The demo channel, created once, pointed at this run's stand-in (its port changes), webhook set, active."""
-        found = (await api.get("/api/v1/channels", params={"limit": 100})).json()["items"]
+        r = await api.get("/api/v1/channels", params={"type": self.channel_type, "q": self.channel_name, "limit": 100})
+        r.raise_for_status()
+        found = r.json()["items"]
         channel = next(
             (c for c in found if c["name"] == self.channel_name and c["channel_type"] == self.channel_type), None
         )
@@ -158,7 +160,8 @@ class StandIn(ABC):
             task.add_done_callback(self._tasks.discard)
 
     async def _receipts(self, customer: Customer, message_id: str) -> None:
-        with contextlib.suppress(httpx.HTTPError):  # Souk restarting: the receipts are lost, like a phone offline
+        # Souk stopped, or the channel was changed meanwhile: the receipts are lost, as from a phone gone offline
+        with contextlib.suppress(httpx.HTTPError, RuntimeError):
             await self.receipts(customer, message_id)
 
     async def pause(self, steps: float = 1.0) -> None:
