@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -172,6 +173,8 @@ async def _serve_supervised(server: Any, supervisor: Any, customers: tuple[str, 
     async def _simulate() -> None:
         from souk.simulate import simulate
 
+        # one line per HTTP call (Souk's and the simulated platforms') would bury the conversations
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         while not server.started:
             await asyncio.sleep(0.2)
         try:
