@@ -88,9 +88,7 @@ def run(
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (SOUK_DATA_DIR).")] = None,
     demo: Annotated[
         bool,
-        typer.Option(
-            "--demo", help="Also play simulated customers on every simulated platform (`souk simulate`; SOUK_DEMO)."
-        ),
+        typer.Option("--demo", help="Also play simulated customers on each platform (`souk simulate`; SOUK_DEMO)."),
     ] = False,
 ) -> None:
     """Everything in one process: migrate, load the demo, start NATS and Temporal children, serve API + inbox.
