@@ -77,6 +77,7 @@ async def test_simulated_customers_on_every_platform_are_answered_and_read(app, 
         assert inbound == list(first.script), (channel_type, inbound)
         outbound = [m for m in by_type[channel_type] if m.direction == "outbound"]
         assert [m.message_text for m in outbound] == sent[channel_type][first.id]
+        assert all((m.message_metadata.get("sender") or {}).get("type") == "agent" for m in outbound), channel_type
         assert statuses[channel_type] == [wanted[channel_type]] * len(outbound), (channel_type, statuses)
 
     # the channels were created once, active, answered by the AI; a second run reuses them (new ports)
