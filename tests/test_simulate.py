@@ -40,9 +40,6 @@ async def _messages(app, tenant: TenantFixture) -> dict[str, list[Message]]:
     return found
 
 
-# SQLite only: the run is timing-bound (five platforms at once, each reply's receipts); the storage paths it goes
-# through are the ones the channel and messaging tests already run on both databases.
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_simulated_customers_on_every_platform_are_answered_and_read(app, client, tenant: TenantFixture) -> None:
     async with app.state.db.tenant_session(tenant.id) as session:
         await load_demo_shop(session, tenant.id)
