@@ -50,6 +50,8 @@ async def test_simulated_customers_on_every_platform_are_answered_and_read(app, 
     assert set(sent) == set(PLATFORMS)
     for channel_type, stand_in in PLATFORMS.items():
         first = stand_in.customers[0]
+        # Souk's connection test found the simulated account (bot, number, Page, Instagram account, WAHA session)
+        assert any(line.startswith(f"Simulated {stand_in.label} at ") and "()" not in line for line in lines)
         assert len(sent[channel_type].get(first.id, [])) >= len(first.script), (channel_type, sent[channel_type])
         assert any(line.startswith(f"→ {first.name} on {stand_in.label}") for line in lines)
         assert any(line.startswith(f"  ← Souk to {first.name} on {stand_in.label}") for line in lines)

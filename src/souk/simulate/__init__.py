@@ -76,7 +76,10 @@ async def simulate(
                     say(f"Simulated {stand_in.label} is left out: {_reason(exc)}")
                     continue
                 playing.append(stand_in)
-                say(f"Simulated {stand_in.label} at {stand_in.url}; customers write to {stand_in.webhook_url}")
+                say(
+                    f"Simulated {stand_in.label} at {stand_in.url} ({stand_in.account}); "
+                    f"customers write to {stand_in.webhook_url}"
+                )
             if not playing:
                 raise RuntimeError("no simulated platform could be set up in Souk")
 

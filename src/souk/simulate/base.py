@@ -52,6 +52,7 @@ class StandIn(ABC):
         self.webhook_url: str | None = None  # where Souk receives this channel's webhooks
         self.sent: dict[str, list[str]] = {}  # customer id → texts Souk sent
         self.channel: dict[str, Any] = {}
+        self.account = ""  # the account Souk's connection test found on the stand-in
         self._http: httpx.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: uvicorn.Server | None = None
@@ -136,6 +137,9 @@ class StandIn(ABC):
         await self.registered(api, answer)
         if channel["status"] != "active":
             (await api.post(f"/api/v1/channels/{channel['id']}/activate")).raise_for_status()
+        r = await api.post(f"/api/v1/channels/{channel['id']}/test-connection")  # what a person checks first
+        r.raise_for_status()
+        self.account = r.json().get("name") or r.json().get("external_id") or ""
         self.channel = channel
         return channel
 
