@@ -34,12 +34,20 @@ def souk(*args: str, env: dict[str, str] | None = None, input: str | None = None
         ["api-keys", "revoke"],
         ["secrets", "rotate"],
         ["config", "show"],
+        ["simulate"],
     ],
 )
 def test_every_command_has_help(command: list[str]):
     r = souk(*command, "--help")
     assert r.returncode == 0, r.stderr
     assert "Usage" in r.stdout and len(r.stdout) > 200
+
+
+def test_simulate_names_its_platforms_and_refuses_others(tmp_path: Path):
+    r = souk("simulate", "--help", env={"COLUMNS": "200"})
+    assert all(name in r.stdout for name in ("whatsapp", "telegram", "messenger", "instagram", "waha", "--pause"))
+    r = souk("simulate", "--platform", "tiktok", "--api-key", "k", env={"SOUK_DATA_DIR": str(tmp_path)})
+    assert r.returncode != 0 and "no simulated platform tiktok" in r.stderr
 
 
 def test_wrong_config_value_names_the_variable(tmp_path: Path):

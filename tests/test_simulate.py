@@ -1,12 +1,19 @@
-"""``souk simulate`` against a real Souk server: the simulated Telegram customers get the demo shop's answers."""
+"""``souk simulate`` against a real Souk server: customers on every platform get the demo shop's answers, and the
+receipts the simulated platforms send back turn the replies' ticks blue."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import time
 
+import pytest
+from sqlalchemy import select
+
+from souk.channels.models import Channel
 from souk.commerce.demo import load_demo_shop
+from souk.messaging.models import Message
 from souk.settings import Settings
-from souk.simulate import CUSTOMERS, simulate
+from souk.simulate import PLATFORMS, simulate
 from tests.conftest import TenantFixture
 from tests.e2e.browser import serve
 
@@ -18,20 +25,69 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"run_worker_in_process": True})
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_simulated_customers_are_answered_from_the_shop(app, client, tenant: TenantFixture) -> None:
+async def _messages(app, tenant: TenantFixture) -> dict[str, list[Message]]:
+    """Every message, by channel type."""
+    async with app.state.db.tenant_session(tenant.id) as session:
+        rows = (
+            await session.execute(
+                select(Channel.channel_type, Message).join(Channel, Channel.id == Message.channel_id)
+                .order_by(Message.timestamp)
+            )
+        ).all()  # fmt: skip
+    found: dict[str, list[Message]] = {}
+    for channel_type, message in rows:
+        found.setdefault(str(channel_type), []).append(message)
+    return found
+
+
+async def test_simulated_customers_on_every_platform_are_answered_and_read(app, client, tenant: TenantFixture) -> None:
     async with app.state.db.tenant_session(tenant.id) as session:
         await load_demo_shop(session, tenant.id)
     lines: list[str] = []
     async with serve(app) as base:
-        sent = await simulate(base, tenant.key, rounds=1, pause=0, say=lines.append)
-    by_name = {c.first_name: sent.get(c.chat_id, []) for c in CUSTOMERS}
-    assert all(len(by_name[c.first_name]) >= len(c.script) for c in CUSTOMERS), by_name
-    assert any("1250.00" in reply for reply in by_name["Layla"])  # the winter jacket's price, in Arabic
-    assert any("199.99 EGP" in reply for reply in by_name["Tom"]) and any("399.98" in r for r in by_name["Tom"])
-    assert any(line.startswith("→ Omar") for line in lines) and any("← Souk to Sara" in line for line in lines)
-    # a second run reuses the channel (new port, same channel)
+        sent = await simulate(base, tenant.key, customers=1, rounds=1, pause=0, say=lines.append)
+
+    assert set(sent) == set(PLATFORMS)
+    for channel_type, stand_in in PLATFORMS.items():
+        first = stand_in.customers[0]
+        # Souk's connection test found the simulated account (bot, number, Page, Instagram account, WAHA session)
+        assert any(line.startswith(f"Simulated {stand_in.label} at ") and "()" not in line for line in lines)
+        assert len(sent[channel_type].get(first.id, [])) >= len(first.script), (channel_type, sent[channel_type])
+        assert any(line.startswith(f"→ {first.name} on {stand_in.label}") for line in lines)
+        assert any(line.startswith(f"  ← Souk to {first.name} on {stand_in.label}") for line in lines)
+    assert any("1250.00" in reply for reply in sent["telegram"]["9100001"])  # the winter jacket's price, in Arabic
+    assert any("199.99 EGP" in reply for reply in sent["whatsapp"]["201001234567"])  # the leather wallet's
+
+    # every customer message is stored; every reply Souk sent is read, except on Telegram, which has no receipts
+    wanted = {t: ("sent" if t == "telegram" else "read") for t in PLATFORMS}
+    deadline = time.monotonic() + 15
+    while True:
+        by_type = await _messages(app, tenant)
+        statuses = {
+            t: [m.status for m in by_type.get(t, []) if m.direction == "outbound" and m.sent_by != "customer"]
+            for t in PLATFORMS
+        }
+        if all(statuses[t] and set(statuses[t]) == {wanted[t]} for t in PLATFORMS) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    for channel_type, stand_in in PLATFORMS.items():
+        first = stand_in.customers[0]
+        inbound = [m.message_text for m in by_type.get(channel_type, []) if m.direction == "inbound"]
+        assert inbound == list(first.script), (channel_type, inbound)
+        outbound = [m for m in by_type[channel_type] if m.direction == "outbound"]
+        assert [m.message_text for m in outbound] == sent[channel_type][first.id]
+        assert all((m.message_metadata.get("sender") or {}).get("type") == "agent" for m in outbound), channel_type
+        assert statuses[channel_type] == [wanted[channel_type]] * len(outbound), (channel_type, statuses)
+
+    # the channels were created once, active, answered by the AI; a second run reuses them (new ports)
     async with serve(app) as base:
-        await simulate(base, tenant.key, rounds=1, pause=0, say=lines.append)
-    channels = (await client.get("/api/v1/channels", headers=tenant.headers)).json()["items"]
-    assert [c["name"] for c in channels].count("Demo Telegram (simulated)") == 1
+        await simulate(base, tenant.key, platforms=["telegram"], customers=1, pause=0, say=lines.append)
+    channels = (await client.get("/api/v1/channels", headers=tenant.headers, params={"limit": 100})).json()["items"]
+    names = sorted(c["name"] for c in channels)
+    assert names == sorted(cls(lambda *a: None).channel_name for cls in PLATFORMS.values())
+    assert all(c["status"] == "active" and c["ai_enabled"] for c in channels)
+
+
+async def test_an_unknown_platform_is_refused() -> None:
+    with pytest.raises(ValueError, match="no simulated platform tiktok"):
+        await simulate("http://127.0.0.1:9", "key", platforms=["tiktok"])

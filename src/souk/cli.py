@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -86,7 +87,8 @@ def run(
     port: Annotated[int | None, typer.Option(help="Port to listen on (SOUK_PORT).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (SOUK_DATA_DIR).")] = None,
     demo: Annotated[
-        bool, typer.Option("--demo", help="Also play simulated Telegram customers (`souk simulate`; SOUK_DEMO).")
+        bool,
+        typer.Option("--demo", help="Also play simulated customers on each platform (`souk simulate`; SOUK_DEMO)."),
     ] = False,
 ) -> None:
     """Everything in one process: migrate, load the demo, start NATS and Temporal children, serve API + inbox.
@@ -142,7 +144,10 @@ def run(
         server = uvicorn.Server(config)
         customers = (url, creds["api_key"]) if demo or settings.demo else None
         if customers:
-            out.print("  Simulated customers write on a demo Telegram channel; watch them in the inbox.\n")
+            out.print(
+                "  Simulated customers write on demo WhatsApp, Telegram, Messenger, Instagram and WAHA channels;"
+                " watch them in the inbox.\n"
+            )
         asyncio.run(_serve_supervised(server, supervisor, customers))
     finally:
         supervisor.stop_all()
@@ -166,6 +171,8 @@ async def _serve_supervised(server: Any, supervisor: Any, customers: tuple[str, 
     async def _simulate() -> None:
         from souk.simulate import simulate
 
+        # one line per HTTP call (Souk's and the simulated platforms') would bury the conversations
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         while not server.started:
             await asyncio.sleep(0.2)
         try:
@@ -343,18 +350,43 @@ def simulate(
     api_key: Annotated[
         str | None, typer.Option(help="An API key of the tenant to play (default: the demo tenant's).")
     ] = None,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--platform",
+            "-p",
+            help="A platform to simulate, repeatable: whatsapp, telegram, messenger, instagram, waha "
+            "(default: all of them).",
+        ),
+    ] = None,
     rounds: Annotated[int, typer.Option(help="Times to play the customers' scripts; 0 plays until Ctrl-C.")] = 0,
-    pause: Annotated[float, typer.Option(help="Seconds between a reply and the next customer message.")] = 3.0,
+    pause: Annotated[
+        float,
+        typer.Option(
+            help="The pace: seconds between a reply and the customer's next message; the receipts (delivered, "
+            "read) of a reply come a third of it apart. 0 plays as fast as Souk answers."
+        ),
+    ] = 3.0,
+    customers: Annotated[int, typer.Option(help="How many customers play on each platform; 0 lets them all play.")] = 0,
 ) -> None:
-    """Play customers writing to the shop on a simulated Telegram: no account needed, the AI agent answers.
+    """Play customers writing to the shop on simulated platforms: no account needed, the AI agent answers.
+
+    Each platform gets a local stand-in for its API and an active "Demo <Platform> (simulated)" channel pointed at it.
+    Customer messages are that platform's webhooks, with its signature; Souk's replies reach the stand-ins and print.
+    The stand-ins then send the platform's receipts (WhatsApp statuses, Messenger deliveries and reads,
+    Instagram reads, WAHA acks): the inbox shows the ticks turn blue. Telegram has no receipts for bots.
 
     Start `souk run` (or `make run`) first, then open the inbox to watch the conversations arrive live.
     """
     import httpx
 
     from souk.core.demo import credentials_path
+    from souk.simulate import PLATFORMS
     from souk.simulate import simulate as play
 
+    unknown = sorted(set(platform or ()) - set(PLATFORMS))
+    if unknown:
+        raise _fail(f"no simulated platform {', '.join(unknown)}: choose among {', '.join(PLATFORMS)}")
     settings = _settings()
     base = url or f"http://{settings.host}:{settings.port}"
     if api_key is None:
@@ -363,11 +395,22 @@ def simulate(
             raise _fail(f"no demo credentials at {path}: start `souk run` first, or pass --api-key")
         api_key = json.loads(path.read_text())["api_key"]
     try:
-        asyncio.run(play(base, api_key, rounds=rounds or None, pause=pause))
+        asyncio.run(
+            play(
+                base,
+                api_key,
+                platforms=platform or None,
+                customers=customers or None,
+                rounds=rounds or None,
+                pause=pause,
+            )
+        )
     except KeyboardInterrupt:
         pass
     except httpx.HTTPError as exc:
         raise _fail(f"Souk at {base} did not answer as expected ({exc}); is `souk run` running?") from exc
+    except RuntimeError as exc:
+        raise _fail(str(exc)) from exc
 
 
 @app.command()

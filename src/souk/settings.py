@@ -65,7 +65,9 @@ class Settings(BaseSettings):
     api_rate_limit_burst: int = Field(1000, ge=1, description="Requests one API key may make at once.")
     workers: int = Field(1, ge=1, description="Uvicorn worker processes for `souk api`.")
     run_worker_in_process: bool = Field(True, description="`souk run` also runs the background worker.")
-    demo: bool = Field(False, description="`souk run` also plays simulated Telegram customers (`souk simulate`).")
+    demo: bool = Field(
+        False, description="`souk run` also plays simulated customers on each platform (`souk simulate`)."
+    )
     sweep_interval_seconds: float = Field(10.0, gt=0, description="How often sweepers look for stuck work.")
     sweep_after_seconds: float = Field(30.0, gt=0, description="Age after which unprocessed work is re-published.")
     inbound_ack_wait_seconds: float = Field(30.0, gt=0, description="Redeliver an inbound event not acked within.")
