@@ -1,7 +1,7 @@
 """Make the README's screenshot of the inbox: `python docs/screenshots/take.py`.
 
 Starts `souk run --demo` on a throwaway data directory and a free port, waits until the simulated customers have
-written and the AI agent has answered, logs in as the demo owner in headless Chromium, opens a conversation and
+written and the AI agent has answered, logs in as the demo owner in headless Chromium, opens a WhatsApp conversation once a reply's tick is blue and
 saves ``docs/screenshots/inbox.png``. Needs Chromium (Debian's ``chromium`` package) like the browser tests.
 """
 
@@ -43,8 +43,8 @@ async def main() -> None:
             await page.fill("#password", creds["password"])
             await page.click("button[type=submit]")
             await page.wait_for_url("**/inbox")
-            await page.locator("#conversation-list li.conversation").first.click()
-            await page.locator(".msg.outbound").first.wait_for(timeout=60_000)
+            await page.locator("#conversation-list li.conversation", has_text="WhatsApp").first.click()
+            await page.locator(".msg.outbound .tick.read").first.wait_for(timeout=60_000)
             await page.wait_for_timeout(1500)
             await page.screenshot(path=str(HERE / "inbox.png"))
             await browser.close()
@@ -65,7 +65,7 @@ async def _ready(base: str, data: Path) -> dict[str, str]:
                 try:
                     r = await client.get("/api/v1/conversations", headers={"X-API-Key": creds["api_key"]})
                     answered = [c for c in r.json().get("items", []) if c["message_count"] >= 4]
-                    if len(answered) >= 3:
+                    if len(answered) >= 6:
                         return creds
                 except httpx.HTTPError:
                     pass
