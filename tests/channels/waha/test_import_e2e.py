@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ PER_CHAT = 200
 CHATS = {"sqlite": 50, "postgresql": 20}
 
 
-def _worker(settings, task_queue: str) -> subprocess.Popen:
+def _worker(settings, task_queue: str, log: Path) -> subprocess.Popen:
     env = {
         **os.environ,
         "SOUK_DATABASE_URL": settings.effective_database_url,
@@ -29,11 +30,10 @@ def _worker(settings, task_queue: str) -> subprocess.Popen:
         "SOUK_TEMPORAL_ADDRESS": settings.temporal_address,
         "SOUK_TEMPORAL_TASK_QUEUE": task_queue,
         "SOUK_ENV": "test",
-        "SOUK_LOG_LEVEL": "error",
+        "SOUK_LOG_LEVEL": "warning",
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "souk.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen([sys.executable, "-m", "souk.cli", "worker"], env=env, stdout=out, stderr=out)
 
 
 async def _until(predicate, timeout: float, what: str) -> None:
@@ -48,7 +48,7 @@ async def _until(predicate, timeout: float, what: str) -> None:
 @pytest.mark.e2e
 @pytest.mark.timeout(720)
 async def test_import_survives_a_killed_worker_and_ends_with_exactly_every_message(
-    client, tenant, app, waha, settings, task_queue, db_url
+    client, tenant, app, waha, settings, task_queue, db_url, tmp_path
 ):
     chats = CHATS["sqlite" if db_url.startswith("sqlite") else "postgresql"]
     waha.add_session("default", working=True)
@@ -57,7 +57,8 @@ async def test_import_survives_a_killed_worker_and_ends_with_exactly_every_messa
     channel = await create_waha_channel(client, tenant, waha)
     assert (await client.post(f"/api/v1/channels/{channel['id']}/activate-waha", headers=tenant.headers)).is_success
 
-    worker = _worker(settings, task_queue)
+    log = tmp_path / "worker.log"
+    worker = _worker(settings, task_queue, log)
     try:
         r = await client.post(
             f"/api/v1/channels/{channel['id']}/import-history",
@@ -78,10 +79,14 @@ async def test_import_survives_a_killed_worker_and_ends_with_exactly_every_messa
         await asyncio.sleep(0.5)
         assert await count_messages(app, channel["id"]) == at_kill  # nobody imports while the worker is dead
 
-        worker = _worker(settings, task_queue)
-        done = await wait_progress(
-            client, tenant, channel["id"], workflow_id, {"completed", "failed", "cancelled"}, timeout=420
-        )
+        worker = _worker(settings, task_queue, log)
+        try:
+            done = await wait_progress(
+                client, tenant, channel["id"], workflow_id, {"completed", "failed", "cancelled"}, timeout=420
+            )
+        except AssertionError as exc:
+            alive = "running" if worker.poll() is None else f"exited with {worker.returncode}"
+            raise AssertionError(f"{exc}\nworker {alive}; its log ends:\n{log.read_text()[-3000:]}") from None
     finally:
         worker.terminate()
         try:
