@@ -68,6 +68,14 @@ async def test_lists_paginate(client: httpx.AsyncClient, tenant: TenantFixture):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.limit"
 
 
+async def test_a_page_beyond_any_offset_is_a_422_not_a_500(client: httpx.AsyncClient, tenant: TenantFixture):
+    for path in ("/api/v1/projects", "/api/v1/inbound-events", "/api/v1/knowledge-base"):
+        r = await client.get(f"{path}?page=10411695858902042464240722546717097984", headers=tenant.headers)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["errors"][0]["field"] == "query.page"
+    assert (await client.get("/api/v1/projects?page=2147483647", headers=tenant.headers)).status_code == 200
+
+
 async def test_duplicate_project_is_409(client: httpx.AsyncClient, tenant: TenantFixture):
     assert (await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)).status_code == 201
     r = await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)
