@@ -76,6 +76,22 @@ async def test_a_page_beyond_any_offset_is_a_422_not_a_500(client: httpx.AsyncCl
     assert (await client.get("/api/v1/projects?page=2147483647", headers=tenant.headers)).status_code == 200
 
 
+async def test_the_nul_character_in_text_is_never_a_500(client: httpx.AsyncClient, tenant: TenantFixture, db_url):
+    """Found by schemathesis: PostgreSQL refuses NUL in text, and a ``\\u0000`` in any JSON field was a 500 there.
+    SQLite stores it; PostgreSQL answers a 422 problem."""
+    headers = {**tenant.headers, "content-type": "application/json"}
+    for path, body in (
+        ("/api/v1/knowledge-base", b'{"doc_id": "d1", "title": "t", "content": "a\\u0000b"}'),
+        ("/api/v1/products", b'{"name": "a\\u0000b", "price": "1", "currency": "EGP"}'),
+    ):
+        r = await client.post(path, content=body, headers=headers)
+        if db_url.startswith("postgresql"):
+            assert r.status_code == 422, (path, r.text)
+            assert r.headers["content-type"] == "application/problem+json" and "NUL" in r.json()["detail"]
+        else:
+            assert r.status_code == 201, (path, r.text)
+
+
 async def test_duplicate_project_is_409(client: httpx.AsyncClient, tenant: TenantFixture):
     assert (await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)).status_code == 201
     r = await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -128,6 +129,20 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = validation_errors(list(exc.errors()))
         names = ", ".join(e["field"] for e in errors)
         return problem(422, "Validation failed", f"invalid fields: {names}", slug="validation", errors=errors)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        # PostgreSQL refuses the NUL character in text (SQLSTATE 22021, "invalid byte sequence for encoding UTF8:
+        # 0x00"); JSON can carry it as \u0000 in any field, and it was a 500. Anything else stays a server error.
+        if getattr(exc.orig, "sqlstate", None) == "22021":
+            return problem(
+                422,
+                "Validation failed",
+                "text cannot contain the NUL character (\\u0000)",
+                slug="validation",
+                errors=[field_error("body", "contains the NUL character (\\u0000)", "string_nul")],
+            )
+        raise exc
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
