@@ -132,15 +132,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
-        # PostgreSQL refuses the NUL character in text (SQLSTATE 22021, "invalid byte sequence for encoding UTF8:
-        # 0x00"); JSON can carry it as \u0000 in any field, and it was a 500. Anything else stays a server error.
-        if getattr(exc.orig, "sqlstate", None) == "22021":
+        # Text PostgreSQL cannot store, which JSON can carry in any field and was a 500 there: the NUL character
+        # (SQLSTATE 22021, "invalid byte sequence for encoding UTF8: 0x00"), and an unpaired UTF-16 surrogate such
+        # as \ud833 inside free-form JSON (22P02, "invalid input syntax for type json"). Anything else stays a 500.
+        state, message = getattr(exc.orig, "sqlstate", None), str(exc.orig)
+        if state == "22021" or (state == "22P02" and "type json" in message):
+            what = "the NUL character (\\u0000)" if state == "22021" else "an unpaired surrogate (\\ud800-\\udfff)"
             return problem(
                 422,
                 "Validation failed",
-                "text cannot contain the NUL character (\\u0000)",
+                f"text cannot contain {what}",
                 slug="validation",
-                errors=[field_error("body", "contains the NUL character (\\u0000)", "string_nul")],
+                errors=[field_error("body", f"contains {what}", "string_unstorable")],
             )
         raise exc
 
