@@ -97,13 +97,20 @@ async def test_an_unpaired_surrogate_in_free_form_json_is_never_a_500(
 ):
     """Found by schemathesis: PostgreSQL's JSON refuses ``\\ud833`` alone, which pydantic lets through in free-form
     ``metadata``; it was a 500 there. SQLite stores it; PostgreSQL answers a 422 problem."""
-    body = b'{"doc_id": "d1", "title": "t", "content": "c", "metadata": {"\\ud833x": 1}}'
     headers = {**tenant.headers, "content-type": "application/json"}
-    r = await client.post("/api/v1/knowledge-base", content=body, headers=headers)
-    if db_url.startswith("postgresql"):
-        assert r.status_code == 422 and "surrogate" in r.json()["detail"], r.text
-    else:
-        assert r.status_code == 201, r.text
+    for n, (metadata, said) in enumerate(
+        [
+            (b'{"\\ud833x": 1}', "surrogate"),
+            (b'{"x": 1e400}', "out of range"),
+            (b'{"x": "a\\u0000b"}', "NUL"),  # JSONB refuses NUL too (SQLSTATE 22P05)
+        ]
+    ):
+        body = b'{"doc_id": "d%d", "title": "t", "content": "c", "metadata": %b}' % (n, metadata)
+        r = await client.post("/api/v1/knowledge-base", content=body, headers=headers)
+        if db_url.startswith("postgresql"):
+            assert r.status_code == 422 and said in r.json()["detail"], r.text
+        else:
+            assert r.status_code == 201, r.text
 
 
 async def test_duplicate_project_is_409(client: httpx.AsyncClient, tenant: TenantFixture):
