@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # tests spend most of their time waiting (servers, databases, subprocesses): more workers than cores overlap it
 TEST_WORKERS ?= 4
 
-.PHONY: run cluster test lint fmt clean chromium
+.PHONY: run cluster test audit lint fmt clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,15 @@ run: $(VENV)/.installed-run
 cluster: $(VENV)/.installed-cluster
 	$(BIN)/souk cluster $(if $(DATA_DIR),--data-dir $(DATA_DIR),)
 
-## test: the whole suite, on SQLite and on PostgreSQL
-test: $(VENV)/.installed-test chromium
-	$(BIN)/ruff check src tests bench
+## test: the dependency audit, then the whole suite, on SQLite and on PostgreSQL
+test: $(VENV)/.installed-test chromium audit
+	$(BIN)/ruff check src tests bench tools
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+## audit: pip-audit over the installed environment (Souk itself skipped); a known vulnerability fails. Without
+##        access to the vulnerability service it prints a WARNING and passes (SOUK_AUDIT_REQUIRED=1: it fails)
+audit: $(VENV)/.installed-test
+	$(BIN)/python tools/audit_deps.py
 
 ## chromium: Debian's Chromium for the browser tests (installed when missing and running as root)
 chromium:
@@ -51,12 +56,12 @@ chromium:
 	fi
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 
 fmt: $(VENV)/.installed-test
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench tools
+	$(BIN)/ruff format src tests bench tools
 
 clean:
 	rm -rf $(VENV) .souk .souk-cluster .pytest_cache

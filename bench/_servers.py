@@ -109,19 +109,30 @@ class Server:
 
 
 def start_uvicorn(
-    children: Children, name: str, app: str, *, log_dir: Path, env: dict[str, str], factory: bool = False
+    children: Children,
+    name: str,
+    app: str,
+    *,
+    log_dir: Path,
+    env: dict[str, str],
+    factory: bool = False,
+    workers: int = 1,
 ) -> Server:
+    """``workers`` > 1: uvicorn's process manager and that many server processes on one socket (the pid is the
+    manager's; :func:`cpu_seconds` counts its children)."""
     from souk.bus.embedded import ChildProcess, find_free_port, tcp_open
 
     port = find_free_port()
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), *UVICORN_OPTIONS]
+    options = list(UVICORN_OPTIONS)
+    options[options.index("--workers") + 1] = str(workers)
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), *options]
     if factory:
         command.append("--factory")
     else:
         command += ["--app-dir", str(BENCH_DIR)]
     child = ChildProcess(name, _with_env(command, env), log_dir).start()
     children.add(name, lambda: child.stop(timeout=5.0))
-    child.wait_ready(lambda: tcp_open("127.0.0.1", port), timeout=30.0)
+    child.wait_ready(lambda: tcp_open("127.0.0.1", port), timeout=30.0 * workers)
     return Server(name, child, port)
 
 

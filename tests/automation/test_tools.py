@@ -99,6 +99,16 @@ async def test_unread_counts_per_agent_drop_after_reading(
     assert (await client.get("/api/v1/unread", params={"user_id": amal}, headers=tenant.headers)).json()["total"] == 0
 
 
+async def test_marking_read_for_a_person_who_does_not_exist_is_a_404(
+    client: httpx.AsyncClient, rows: Rows, tenant: TenantFixture
+):
+    """Found by schemathesis: an unknown ``user_id`` broke the read marker's foreign key and was a 500."""
+    conv = await rows.conversation(await rows.channel(), await rows.customer())
+    nobody = "eb87b0d3-3d04-477c-a531-35c2f9989b9b"
+    r = await client.post(f"/api/v1/conversations/{conv.id}/read", params={"user_id": nobody}, headers=tenant.headers)
+    assert r.status_code == 404, r.text
+
+
 async def test_full_text_search_over_messages_stays_in_the_tenant(
     client: httpx.AsyncClient, app: FastAPI, rows: Rows, tenant: TenantFixture
 ):

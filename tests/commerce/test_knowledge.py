@@ -70,6 +70,15 @@ async def test_crud_and_unique_doc_id(client, tenant, docs):
     assert (await client.get(f"{KB}/returns", headers=tenant.headers)).status_code == 404
 
 
+async def test_patch_with_null_for_a_required_field_is_a_422_naming_it(client, tenant, docs):
+    """Found by schemathesis: ``{"is_active": null}`` reached the NOT NULL column and was a 500."""
+    for field in ("is_active", "title", "content", "tags", "metadata"):
+        r = await client.patch(f"{KB}/returns", json={field: None}, headers=tenant.headers)
+        assert r.status_code == 422, (field, r.text)
+        assert r.json()["errors"][0]["field"] == field
+    assert (await client.patch(f"{KB}/returns", json={"category": None}, headers=tenant.headers)).status_code == 200
+
+
 async def test_search_ranks_and_snippets_and_never_returns_inactive(client, tenant, docs):
     hits = await _search(client, tenant, "returns")
     ids = [h["document"]["doc_id"] for h in hits]

@@ -68,6 +68,51 @@ async def test_lists_paginate(client: httpx.AsyncClient, tenant: TenantFixture):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.limit"
 
 
+async def test_a_page_beyond_any_offset_is_a_422_not_a_500(client: httpx.AsyncClient, tenant: TenantFixture):
+    for path in ("/api/v1/projects", "/api/v1/inbound-events", "/api/v1/knowledge-base"):
+        r = await client.get(f"{path}?page=10411695858902042464240722546717097984", headers=tenant.headers)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["errors"][0]["field"] == "query.page"
+    assert (await client.get("/api/v1/projects?page=2147483647", headers=tenant.headers)).status_code == 200
+
+
+async def test_the_nul_character_in_text_is_never_a_500(client: httpx.AsyncClient, tenant: TenantFixture, db_url):
+    """Found by schemathesis: PostgreSQL refuses NUL in text, and a ``\\u0000`` in any JSON field was a 500 there.
+    SQLite stores it; PostgreSQL answers a 422 problem."""
+    headers = {**tenant.headers, "content-type": "application/json"}
+    for path, body in (
+        ("/api/v1/knowledge-base", b'{"doc_id": "d1", "title": "t", "content": "a\\u0000b"}'),
+        ("/api/v1/products", b'{"name": "a\\u0000b", "price": "1", "currency": "EGP"}'),
+    ):
+        r = await client.post(path, content=body, headers=headers)
+        if db_url.startswith("postgresql"):
+            assert r.status_code == 422, (path, r.text)
+            assert r.headers["content-type"] == "application/problem+json" and "NUL" in r.json()["detail"]
+        else:
+            assert r.status_code == 201, (path, r.text)
+
+
+async def test_an_unpaired_surrogate_in_free_form_json_is_never_a_500(
+    client: httpx.AsyncClient, tenant: TenantFixture, db_url
+):
+    """Found by schemathesis: PostgreSQL's JSON refuses ``\\ud833`` alone, which pydantic lets through in free-form
+    ``metadata``; it was a 500 there. SQLite stores it; PostgreSQL answers a 422 problem."""
+    headers = {**tenant.headers, "content-type": "application/json"}
+    for n, (metadata, said) in enumerate(
+        [
+            (b'{"\\ud833x": 1}', "surrogate"),
+            (b'{"x": 1e400}', "out of range"),
+            (b'{"x": "a\\u0000b"}', "NUL"),  # JSONB refuses NUL too (SQLSTATE 22P05)
+        ]
+    ):
+        body = b'{"doc_id": "d%d", "title": "t", "content": "c", "metadata": %b}' % (n, metadata)
+        r = await client.post("/api/v1/knowledge-base", content=body, headers=headers)
+        if db_url.startswith("postgresql"):
+            assert r.status_code == 422 and said in r.json()["detail"], r.text
+        else:
+            assert r.status_code == 201, r.text
+
+
 async def test_duplicate_project_is_409(client: httpx.AsyncClient, tenant: TenantFixture):
     assert (await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)).status_code == 201
     r = await client.post("/api/v1/projects", json={"name": "Shop"}, headers=tenant.headers)

@@ -106,3 +106,45 @@ async def test_no_table_holds_a_channel_credential_api_key_or_sensitive_setting_
             rows = (await conn.execute(text(f"SELECT * FROM {name}"))).all()
             dump = repr(rows)
             assert not [n for n in needles if n in dump], f"{table.name} holds a secret in clear"
+
+
+async def test_postgresql_data_files_hold_no_secret_in_clear(app, client, tenant, db_url):
+    """At rest on PostgreSQL: after a CHECKPOINT, the database's relation files and the WAL written during the test
+    hold the channel's name in clear (proof the scan reads the data) but none of its credentials, the sensitive
+    setting or an API key. SQLite's file is read the same way in test_raw_database_holds_no_secret_in_clear."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's data files; SQLite's are read by test_raw_database_holds_no_secret_in_clear")
+    import time
+    import uuid
+    from pathlib import Path
+
+    started = time.time() - 2
+    tag = uuid.uuid4().hex
+    marker = f"at-rest-marker-{tag}"
+    bot_token = f"987654321:AAH-at-rest-{tag}"
+    setting = f"EAAxAtRest{tag}"
+    body = {
+        "name": marker,
+        "channel_type": "telegram",
+        "config": {"botToken": bot_token, "apiBaseURL": "http://127.0.0.1:1"},
+    }
+    assert (await client.post("/api/v1/channels", json=body, headers=tenant.headers)).status_code == 201
+    r = await client.put(
+        "/api/v1/settings/ai_api_key", json={"value": setting, "is_sensitive": True}, headers=tenant.headers
+    )
+    assert r.status_code in (200, 201)
+    r = await client.post("/api/v1/api-keys", json={"name": "at-rest"}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    needles = [bot_token, setting, r.json()["key"], tenant.key]
+
+    async with app.state.db.engine.connect() as conn:
+        await conn.execute(text("CHECKPOINT"))  # every dirty page written to the relation files
+        data_dir = Path(await conn.scalar(text("SELECT current_setting('data_directory')")))
+        oid = await conn.scalar(text("SELECT oid FROM pg_database WHERE datname = current_database()"))
+    if not (data_dir / "base" / str(oid)).is_dir():
+        pytest.skip("the PostgreSQL server's data directory is not on this machine")
+    files = [p for p in (data_dir / "base" / str(oid)).iterdir() if p.is_file()]
+    files += [p for p in (data_dir / "pg_wal").iterdir() if p.is_file() and p.stat().st_mtime >= started]
+    raw = b"".join(p.read_bytes() for p in files)
+    assert marker.encode() in raw, "the scan does not see the data it should"
+    assert not [n for n in needles if n.encode() in raw], "a secret is stored in clear in PostgreSQL's files"

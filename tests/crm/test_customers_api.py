@@ -41,6 +41,14 @@ async def test_patch_notes_and_score_within_range(client, tenant: TenantFixture,
     assert {a["activity_type"] for a in r.json()["activities"]} == {"notes_change", "score_update"}
 
 
+async def test_a_score_filter_beyond_the_column_is_a_422(client, tenant: TenantFixture):
+    """Found by schemathesis: ``score_min=-33006562056540136669184`` overflowed the integer column and was a 500."""
+    for name in ("score_min", "score_max"):
+        r = await client.get(f"/api/v1/customers?{name}=-33006562056540136669184", headers=tenant.headers)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"] == f"query.{name}"
+
+
 async def test_unknown_stage_label_or_type_lists_allowed_values(client, tenant: TenantFixture, rows: Rows):
     ann = await rows.customer()
     r = await client.patch(f"/api/v1/customers/{ann.id}", json={"lead_stage": "HOTTISH"}, headers=tenant.headers)

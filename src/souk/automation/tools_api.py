@@ -280,7 +280,10 @@ async def mark_read(
     conversation_id: uuid.UUID, user_id: uuid.UUID | None = Query(None), ctx: Ctx = Depends(agent)
 ) -> Response:
     await _conversation(ctx, conversation_id)
-    await tools.mark_read(ctx.session, _who(ctx, user_id), conversation_id, utcnow())
+    who = _who(ctx, user_id)
+    if await ctx.session.get(User, who) is None:  # else the read marker's foreign key failed: a 500
+        raise NotFound("no such agent")
+    await tools.mark_read(ctx.session, who, conversation_id, utcnow())
     return Response(status_code=204)
 
 

@@ -7,11 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer, field_validator, model_validator
 
 from souk.commerce.currency import is_currency, quantum
 from souk.commerce.models import OrderStatus
-from souk.core.schemas import Out, Strict
+from souk.core.schemas import Out, Strict, not_null
 
 
 def _currency(value: str) -> str:
@@ -59,6 +59,10 @@ class ProductPatch(Strict):
     is_active: bool | None = None
     sku: str | None = Field(None, min_length=1, max_length=100)
     external_id: str | None = Field(None, min_length=1, max_length=255)
+
+    _not_null = field_validator("name", "price", "currency", "stock", "images", "tags", "is_bestseller", "is_active")(
+        not_null
+    )
 
 
 class ProductOut(Out):
@@ -189,6 +193,8 @@ class DocumentPatch(Strict):
     tags: list[Tag] | None = Field(None, max_length=50)
     metadata: dict[str, Any] | None = None
     is_active: bool | None = None
+
+    _not_null = field_validator("title", "content", "tags", "metadata", "is_active")(not_null)
 
 
 class DocumentOut(BaseModel):

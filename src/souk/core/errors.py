@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -132,6 +133,28 @@ def install_error_handlers(app: FastAPI) -> None:
         errors = validation_errors(list(exc.errors()))
         names = ", ".join(e["field"] for e in errors)
         return problem(422, "Validation failed", f"invalid fields: {names}", slug="validation", errors=errors)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_: Request, exc: DBAPIError) -> JSONResponse:
+        # What JSON can carry in any field but PostgreSQL cannot store, and was a 500 there: the NUL character in
+        # text (SQLSTATE 22021, "invalid byte sequence for encoding UTF8: 0x00") or in JSONB (22P05, "unsupported
+        # Unicode escape sequence"), and, inside free-form JSON, an unpaired UTF-16 surrogate such as \ud833 or a
+        # number beyond a double (1e400 parses as infinity) (22P02, "invalid input syntax for type json").
+        # Anything else stays a server error.
+        state, message = getattr(exc.orig, "sqlstate", None), str(exc.orig)
+        if state in ("22021", "22P05"):
+            what = "the NUL character (\\u0000)"
+        elif state == "22P02" and "type json" in message:
+            what = "an unpaired surrogate (\\ud800-\\udfff) or a number out of range"
+        else:
+            raise exc
+        return problem(
+            422,
+            "Validation failed",
+            f"the body holds {what}, which cannot be stored",
+            slug="validation",
+            errors=[field_error("body", f"contains {what}", "value_unstorable")],
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 
+#: the last page a list accepts: (page - 1) * limit must fit the databases' 64-bit OFFSET (a larger page was a 500)
+MAX_PAGE = 2**31 - 1
+
 
 class PageParams(BaseModel):
     page: int = 1
@@ -22,7 +25,7 @@ class PageParams(BaseModel):
 
 
 def page_params(
-    page: int = Query(1, ge=1, description="Page number, from 1."),
+    page: int = Query(1, ge=1, le=MAX_PAGE, description="Page number, from 1."),
     limit: int = Query(20, ge=1, le=200, description="Items per page (at most 200)."),
 ) -> PageParams:
     return PageParams(page=page, limit=limit)

@@ -29,6 +29,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def not_null(value: Any) -> Any:
+    """For PATCH bodies, as ``_x = field_validator("a", "b")(not_null)``: fields whose columns cannot be empty may be
+    left out but not sent as null (which reached the database and was a 500)."""
+    if value is None:
+        raise ValueError("may be left out, but cannot be null")
+    return value
+
+
 class Out(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
