@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -365,3 +365,34 @@ def machine() -> str:
         f"{os.cpu_count()} cores ({platform.processor() or platform.machine()}), {mem:.0f} GiB, "
         f"Python {platform.python_version()}, load average {load} at start"
     )
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_bench(prefix: str, keep: bool, body: Callable[[Path, Children], Awaitable[None]]) -> int:
+    """Run a benchmark's ``body(root, children)`` in a fresh temporary directory; whatever way it ends (done, Ctrl-C,
+    SIGTERM), every child server is stopped and the directory removed unless ``keep``."""
+    import contextlib
+    import shutil
+    import signal
+    import tempfile
+
+    signal.signal(signal.SIGTERM, _terminate)
+    os.environ.setdefault("SOUK_LOG_LEVEL", "warning")
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    children = Children()
+    try:
+        asyncio.run(body(root, children))
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping the servers", file=sys.stderr)
+        return 130
+    finally:
+        children.stop_all()
+        if keep:
+            print(f"kept {root}")
+        else:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(root)
+    return 0

@@ -28,11 +28,9 @@ import json
 import math
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -582,30 +580,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _terminate(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk = ensure_wrk()
-    signal.signal(signal.SIGTERM, _terminate)
-    os.environ.setdefault("SOUK_LOG_LEVEL", "warning")
-    root = Path(tempfile.mkdtemp(prefix="souk-bench-"))
-    children = Children()
-    try:
-        asyncio.run(run(args, wrk, root, children))
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping the servers", file=sys.stderr)
-        return 130
-    finally:
-        children.stop_all()
-        if args.keep:
-            print(f"kept {root}")
-        else:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(root)
-    return 0
+    return _servers.run_bench("souk-bench-", args.keep, lambda root, children: run(args, wrk, root, children))
 
 
 if __name__ == "__main__":

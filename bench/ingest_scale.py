@@ -14,13 +14,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -124,23 +119,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk = ingest.ensure_wrk()
-    signal.signal(signal.SIGTERM, ingest._terminate)
-    os.environ.setdefault("SOUK_LOG_LEVEL", "warning")
-    root = Path(tempfile.mkdtemp(prefix="souk-bench-scale-"))
-    children = Children()
-    try:
-        asyncio.run(run(args, wrk, root, children))
-    except KeyboardInterrupt:
-        print("\ninterrupted; stopping the servers", file=sys.stderr)
-        return 130
-    finally:
-        children.stop_all()
-        if args.keep:
-            print(f"kept {root}")
-        else:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(root)
-    return 0
+    return _servers.run_bench("souk-bench-scale-", args.keep, lambda root, children: run(args, wrk, root, children))
 
 
 if __name__ == "__main__":
