@@ -153,16 +153,25 @@ def test_stop_escalates_to_sigkill(tmp_path: Path) -> None:
 
 def test_kill_is_a_crash_the_supervisor_sees_and_stop_uses_the_childs_own_signal(tmp_path: Path) -> None:
     supervisor = Supervisor()
-    script = 'trap "echo int; exit 3" INT; echo ready; while :; do sleep 0.05; done'
-    child = supervisor.add(ChildProcess("clean", ["sh", "-c", script], tmp_path, stop_signal=signal.SIGINT))
+    # a Python child, not a shell: a shell cannot trap a signal ignored when it started (test runners' workers
+    # may ignore SIGINT, and children inherit that)
+    script = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *_: (print('int', flush=True), sys.exit(3)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = supervisor.add(ChildProcess("clean", [sys.executable, "-c", script], tmp_path, stop_signal=signal.SIGINT))
     crash = supervisor.add(ChildProcess("crash", ["sleep", "30"], tmp_path))
     child.start()
     crash.start()
-    time.sleep(0.3)  # let the shell install its trap
+    deadline = time.monotonic() + 30
+    while "ready" not in child.log_path.read_text().splitlines() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the handler is installed
     assert crash.kill() == -signal.SIGKILL
     assert supervisor.monitor() == ["crash"]  # killed, not stopped: reported as dead
-    assert child.stop(timeout=5) == 3  # SIGINT, the child's clean shutdown, not SIGTERM
-    assert "int" in child.log_path.read_text()
+    assert child.stop(timeout=30) == 3  # SIGINT, the child's clean shutdown, not SIGTERM
+    assert "int" in child.log_path.read_text().splitlines()
     supervisor.stop_all()
 
 
