@@ -82,11 +82,12 @@ async def post(
     return await client.post(f"/webhooks/{channel['channel_type']}/{channel['id']}", content=raw, headers=hdrs)
 
 
-async def wait_idle(app: FastAPI, *, timeout: float = 20.0) -> None:
-    """Until no delivery is left ``received`` (the in-process worker drained the queue)."""
+async def wait_idle(app: FastAPI, *, timeout: float = 60.0) -> None:
+    """Until no delivery is left ``received`` (the in-process worker drained the queue). Returns as soon as it has;
+    the bound is generous because the whole suite shares two cores."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        async with app.state.db.system_session() as s:
+        async with app.state.db.system_read_session() as s:
             waiting = await s.scalar(
                 select(func.count()).select_from(InboundEvent).where(InboundEvent.status == InboundStatus.received)
             )

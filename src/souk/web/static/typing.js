@@ -1,7 +1,7 @@
 // Who else is typing in the open conversation. While you type a reply or a note, the other people who have the
 // conversation open see "<name> is typing…" (POST …/typing, passed on live and never stored), so two people do not
 // answer the same customer at once.
-import { api, h } from "/static/lib.js";
+import { h } from "/static/lib.js";
 
 const SEND_EVERY_MS = 3000;  // while typing, say so at most this often
 const IDLE_MS = 4000;        // no key for this long: stopped typing
@@ -18,10 +18,16 @@ let lastSent = 0;
 let idle = null;
 const typists = new Map();  // by → {name, timer}
 
+// best effort and silent: not lib.js's api(), whose 401 sends the page to the login (the reply box does that)
 function say(typing) {
   if (!open) return;
   lastSent = typing ? Date.now() : 0;
-  api("POST", `/api/v1/conversations/${open}/typing`, { typing });
+  fetch(`/api/v1/conversations/${open}/typing`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ typing }),
+    keepalive: true,
+  }).catch(() => {});
 }
 
 function stop() {
