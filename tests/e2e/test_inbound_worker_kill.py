@@ -22,7 +22,7 @@ from tests.messaging.inbound.payloads import tg_text
 from tests.support.webhooks import post
 
 pytestmark = pytest.mark.e2e
-N = 400
+N = 200
 
 
 def start_worker(settings) -> subprocess.Popen:

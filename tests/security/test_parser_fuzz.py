@@ -21,7 +21,7 @@ from tests.support.webhooks import fixture, fixture_names
 
 PLATFORMS = ["whatsapp", "messenger", "instagram", "telegram", "waha", "tiktok"]
 HEADERS = {"content-type": "application/json"}
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
 json_values = st.recursive(

@@ -54,7 +54,7 @@ EXCLUDED = {"GET /api/v1/events/stream": "an endless server-sent event stream"}
 #: 5xx answers that are the documented answer, not a failure
 ALLOWED_5XX = {"GET /readyz": {503}}  # not ready: the run has no Temporal server, and says so
 #: examples per operation and generation mode, per database (PostgreSQL is slower per request: fewer there)
-EXAMPLES = {"sqlite": {"positive": 6, "negative": 3}, "postgresql": {"positive": 3, "negative": 2}}
+EXAMPLES = {"sqlite": {"positive": 4, "negative": 2}, "postgresql": {"positive": 3, "negative": 2}}
 #: real objects whose ids replace generated ones (never the run's own key or owner)
 KEEP_AWAY = {"key_id", "user_id"}
 BASE_URL = "http://souk.test"
