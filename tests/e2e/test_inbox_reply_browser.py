@@ -24,25 +24,10 @@ from tests.conftest import TenantFixture
 from tests.e2e.browser import chromium, screenshot_path, serve
 from tests.messaging.inbound import payloads as p
 from tests.messaging.inbound.conftest import active_channel
+from tests.messaging.outbound.conftest import TEMPLATES  # one of them still pending: the form lists the approved
 from tests.support.webhooks import post, wait_idle
 
 pytestmark = pytest.mark.e2e
-TEMPLATES = [
-    {
-        "name": "order_update",
-        "language": "en_US",
-        "status": "APPROVED",
-        "category": "UTILITY",
-        "components": [{"type": "BODY", "text": "Your order {{1}} is on its way."}],
-    },
-    {
-        "name": "welcome_back",
-        "language": "en_US",
-        "status": "APPROVED",
-        "category": "MARKETING",
-        "components": [{"type": "BODY", "text": "We missed you!"}],
-    },
-]
 
 
 def png(width: int = 120, height: int = 80) -> bytes:

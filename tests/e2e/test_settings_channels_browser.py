@@ -5,8 +5,6 @@ the pipeline with its verify token to copy."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from playwright.async_api import Dialog, Page, expect
 
@@ -21,18 +19,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path, nats_url: str, temporal_address: str, task_queue: str) -> Settings:  # noqa: F811
-    return Settings(
-        run_worker_in_process=True,
-        database_url=db_url,
-        data_dir=tmp_path / "data",
-        nats_url=nats_url,
-        temporal_address=temporal_address,
-        env="test",
-        log_level="warning",
-        log_json=True,
-        port=8000,
-    )
+def settings(settings: Settings, temporal_address: str, task_queue: str) -> Settings:  # noqa: F811
+    """The shared settings, with the worker in this process and a real Temporal for the history import."""
+    return settings.model_copy(update={"run_worker_in_process": True, "temporal_address": temporal_address})
 
 
 async def accept(dialog: Dialog) -> None:

@@ -4,7 +4,6 @@ progress bar (fed by the progress endpoint) in headless Chromium until it ends."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,18 +18,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def settings(db_url: str, tmp_path: Path, nats_url: str, temporal_address: str, task_queue: str) -> Settings:  # noqa: F811
-    return Settings(
-        run_worker_in_process=True,
-        database_url=db_url,
-        data_dir=tmp_path / "data",
-        nats_url=nats_url,
-        temporal_address=temporal_address,
-        env="test",
-        log_level="warning",
-        log_json=True,
-        port=8000,
-    )
+def settings(settings: Settings, temporal_address: str, task_queue: str) -> Settings:  # noqa: F811
+    """The shared settings, with the worker in this process and a real Temporal for the history import."""
+    return settings.model_copy(update={"run_worker_in_process": True, "temporal_address": temporal_address})
 
 
 @pytest.fixture
