@@ -77,7 +77,10 @@ async def test_simulated_customers_on_every_platform_are_answered_and_read(app, 
         # among those ties is the worker's, not the script's
         assert sorted(inbound) == sorted(first.script), (channel_type, inbound)
         outbound = [m for m in by_type[channel_type] if m.direction == "outbound"]
-        assert [m.message_text for m in outbound] == sent[channel_type][first.id]
+        assert [m.message_text for m in outbound] == sent[channel_type][first.id], [
+            (m.message_text[:20], m.external_id, m.sent_by, m.status, m.message_metadata, m.created_at)
+            for m in outbound
+        ]
         assert all((m.message_metadata.get("sender") or {}).get("type") == "agent" for m in outbound), channel_type
         assert statuses[channel_type] == [wanted[channel_type]] * len(outbound), (channel_type, statuses)
 

@@ -72,12 +72,14 @@ async def apply(
 # -- messages ---------------------------------------------------------------------------------------------------
 
 
-async def _serialize(session: AsyncSession, channel_id: uuid.UUID, external_id: str | None) -> None:
+async def serialize(session: AsyncSession, channel_id: uuid.UUID, external_id: str | None) -> None:
     """Take a transaction lock on one platform message id (PostgreSQL; SQLite's writers are serial already).
 
     A message and a receipt for it processed at the same time could each miss the other: the receipt finds no
     message and parks itself, while the message, not yet seeing the parked receipt, commits without it. Both take
-    this lock before looking, so the second one sees what the first committed.
+    this lock before looking, so the second one sees what the first committed. The sender takes it too before it
+    writes a platform id it was answered, so an echo of that send and the send's own record meet in one order (the
+    lock, then the unique key) and never deadlock.
     """
     if external_id and session.get_bind().dialect.name == "postgresql":
         key = f"{channel_id}:{external_id}"
@@ -122,7 +124,7 @@ def _raise_status(
 async def apply_message(
     session: AsyncSession, channel: Channel, ev: MessageEvent, *, inbound_event_id: uuid.UUID | None, applied: Applied
 ) -> None:
-    await _serialize(session, channel.id, ev.external_id)
+    await serialize(session, channel.id, ev.external_id)
     existing = await _by_external_id(session, channel, ev.external_id)
     outbound = ev.direction == "outbound"
     if existing is None and outbound:
@@ -204,7 +206,7 @@ async def apply_deferred(session: AsyncSession, msg: Message) -> None:
     called by the sender once a send returns the platform id that early receipts referred to)."""
     if not msg.external_id:
         return
-    await _serialize(session, msg.channel_id, msg.external_id)
+    await serialize(session, msg.channel_id, msg.external_id)
     parked = (
         await session.scalars(
             select(DeferredUpdate)
@@ -330,7 +332,7 @@ async def apply_update(session: AsyncSession, channel: Channel, ev: Reaction | E
     target_id = _target(ev)
     if not target_id:
         raise SubEventFailed(f"{type(ev).__name__} without a target message")
-    await _serialize(session, channel.id, target_id)
+    await serialize(session, channel.id, target_id)
     msg = await _by_external_id(session, channel, target_id)
     if msg is None:
         await _defer(session, channel, target_id, ev)

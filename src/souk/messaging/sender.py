@@ -39,7 +39,7 @@ import httpx
 from sqlalchemy import and_, case, delete, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk import __version__
@@ -420,9 +420,12 @@ class OutboundSender:
                     )
                     next_row = await self._next_in_conversation(session, done.conversation_id) if done else None
                 break
-            except IntegrityError:  # an echo was stored with the same platform id before us: merge it on retry
+            except DBAPIError:
+                # an echo stored with the same platform id before us (merged on the retry), or a deadlock with another
+                # write: the platform has the message, so recording it is tried again rather than left to the sweeper
                 if attempt == 2:
                     raise
+                await asyncio.sleep(0.05 * (attempt + 1))
         await self._after_commit(next_row)
 
     async def _attempt_failed(self, plan: Plan, exc: PlatformError) -> None:
@@ -765,6 +768,7 @@ async def finalize_sent(
         return None
     now = utcnow()
     if external_id and message.external_id != external_id:
+        await ingest.serialize(session, row.channel_id, external_id)  # an echo of this send waits, or is seen
         twin = None
         if merge_echo:
             twin = await session.scalar(
