@@ -13,6 +13,7 @@ answered: only ``direction=inbound, sent_by=customer`` messages are.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from datetime import timedelta
@@ -68,13 +69,13 @@ class Responder:
     def __init__(self, ctx: WorkerContext, http: httpx.AsyncClient) -> None:
         self.ctx = ctx
         self.http = http
+        self._indicators: set[asyncio.Task[None]] = set()
 
     async def handle(self, event: dict[str, Any]) -> None:
         data = event.get("data") or {}
         if data.get("direction") != "inbound" or data.get("sent_by") != "customer" or not event.get("tenant_id"):
             return
         tenant_id, message_id = uuid.UUID(event["tenant_id"]), uuid.UUID(data["message_id"])
-        await self._typing(tenant_id, message_id)
         queued: list[uuid.UUID] = []
         async with self.ctx.db.tenant_session(tenant_id) as session:
             message = await session.get(Message, message_id)
@@ -100,6 +101,7 @@ class Responder:
                 cfg.provider = "offline"
             if not cfg.answers_now(utcnow()):
                 return
+            self._typing(channel, conversation, message)
             customer = await service.resolve_customer(session, str(message.customer_id), None)
             turns = await session.scalar(
                 select(func.count(AgentTurn.id)).where(AgentTurn.conversation_id == conversation.id)
@@ -157,22 +159,24 @@ class Responder:
             return "group chats are left to people"
         return service.bot_may_answer(conversation)
 
-    async def _typing(self, tenant_id: uuid.UUID, message_id: uuid.UUID) -> None:
-        """Best effort, before the (possibly slow) answer: a failed indicator never delays or fails the reply."""
+    def _typing(self, channel: Channel, conversation: Conversation, message: Message) -> None:
+        """Show "typing…" while the (possibly slow) answer is made: best effort, beside the answer, so a slow or
+        failed indicator never delays or fails the reply."""
+
+        async def show(client: Any, recipient: str, external_id: str | None) -> None:
+            try:
+                await client.send_typing(recipient, message_id=external_id)
+            except Exception as exc:
+                log.debug("typing indicator not shown", error=str(exc))
+
         try:
-            async with self.ctx.db.tenant_session(tenant_id) as session:
-                message = await session.get(Message, message_id)
-                if message is None:
-                    return
-                channel = await session.get(Channel, message.channel_id)
-                conversation = await session.get(Conversation, message.conversation_id)
-                if channel is None or conversation is None or self._silent(channel, conversation):
-                    return
-                client = client_for(channel, self.http)
-                recipient = conversation.external_thread_id
-            await client.send_typing(recipient, message_id=message.external_id)
+            client = client_for(channel, self.http)
         except Exception as exc:
             log.debug("typing indicator not shown", error=str(exc))
+            return
+        task = asyncio.create_task(show(client, conversation.external_thread_id, message.external_id))
+        self._indicators.add(task)
+        task.add_done_callback(self._indicators.discard)
 
 
 @register("ai-responder")

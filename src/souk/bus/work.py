@@ -2,6 +2,11 @@
 
 The database row is the truth and the bus only carries its id, so a lost or duplicated message delays or repeats
 work but never loses or doubles it: handlers are idempotent, and sweepers re-publish rows left unprocessed.
+
+A message carries one id, or several separated by newlines: rows stored together (a group commit of webhooks) travel
+as one message, one publish and one stream write for the lot instead of one each. The consumer runs each id's
+handler on its own and acknowledges the message once all of them are done; if one must be retried the whole message
+comes back, and the ids already done are no-ops the second time.
 """
 
 from __future__ import annotations
@@ -35,9 +40,18 @@ async def enqueue(bus: Bus, kind: str, row_id: str, *, dedup: bool = True) -> No
     await bus.publish(subject(kind), row_id.encode(), msg_id=f"{kind}:{row_id}" if dedup else None)
 
 
+#: the most ids one message carries: enough to share a publish among a busy moment's webhooks, few enough that a
+#: worker finishes them long before its ack deadline (and keeps that deadline moving while it works)
+IDS_PER_MESSAGE = 64
+
+
 async def enqueue_many(bus: Bus, kind: str, row_ids: list[str]) -> list[Exception]:
-    """Publish many row ids at once (acks awaited together, not one after another); returns the failures."""
-    return await bus.publish_many(subject(kind), [(rid.encode(), f"{kind}:{rid}") for rid in row_ids])
+    """Publish many row ids, up to ``IDS_PER_MESSAGE`` per message (PubAcks awaited together); returns the failures.
+
+    A message is de-duplicated on its first id, the same key a lone publish of that id uses.
+    """
+    chunks = [row_ids[i : i + IDS_PER_MESSAGE] for i in range(0, len(row_ids), IDS_PER_MESSAGE)]
+    return await bus.publish_many(subject(kind), [("\n".join(c).encode(), f"{kind}:{c[0]}") for c in chunks])
 
 
 @dataclass
@@ -52,10 +66,12 @@ class ConsumerSpec:
 
 
 async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None:
-    """Pull ids and run the handler, up to ``concurrency`` at once, until ``stopping``.
+    """Pull messages and run the handler on their ids, up to ``concurrency`` at once, until ``stopping``.
 
-    Ack after the handler returns (its transaction committed); ``Retry`` → nak with delay; any other exception is
-    logged and nak'ed too (the handler is expected to record permanent failures in its row and return normally).
+    Ack after the handler returned for every id of the message (its transactions committed); ``Retry`` → nak with
+    its delay; any other exception is logged and nak'ed too (the handler is expected to record permanent failures
+    in its row and return normally). A message of several ids tells the stream it is still being worked on every
+    third of ``ack_wait``, so a long one is not redelivered to another worker meanwhile.
     """
     while not stopping.is_set() and not bus.ready:
         await asyncio.sleep(0.2)
@@ -71,28 +87,49 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
     )
     sub = await bus.js.pull_subscribe(subject(spec.kind), durable=spec.durable, config=config)
     limit = asyncio.Semaphore(spec.concurrency)
+    in_flight = 0  # ids fetched and not yet done
 
-    async def run_one(msg) -> None:
+    async def run_id(row_id: str) -> float | None:
+        """None when done, else the delay after which the message should come back."""
         async with limit:
-            row_id = msg.data.decode()
             try:
                 await spec.handler(row_id)
-                await msg.ack()
             except Retry as exc:
-                await msg.nak(delay=exc.delay)
+                return exc.delay
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("work handler failed; will be redelivered", kind=spec.kind, id=row_id)
-                await msg.nak(delay=2.0)
+                return 2.0
+            return None
+
+    async def keep_alive(msg) -> None:
+        while True:
+            await asyncio.sleep(spec.ack_wait / 3)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
+
+    async def run_one(msg, ids: list[str]) -> None:
+        nonlocal in_flight
+        alive = asyncio.create_task(keep_alive(msg)) if len(ids) > 1 else None
+        try:
+            delays = [d for d in await asyncio.gather(*(run_id(i) for i in ids)) if d is not None]
+            if delays:
+                await msg.nak(delay=max(delays))
+            else:
+                await msg.ack()
+        finally:
+            in_flight -= len(ids)
+            if alive is not None:
+                alive.cancel()
 
     pending: set[asyncio.Task[None]] = set()
     while not stopping.is_set():
         # back-pressure: never hold more than two rounds of work, so nothing waits past its ack deadline
-        while len(pending) >= spec.concurrency * 2 and not stopping.is_set():
+        while in_flight >= spec.concurrency * 2 and pending and not stopping.is_set():
             await asyncio.wait(set(pending), return_when=asyncio.FIRST_COMPLETED, timeout=1.0)
         try:
-            msgs = await sub.fetch(spec.batch, timeout=1.0)
+            msgs = await sub.fetch(max(1, min(spec.batch, spec.concurrency * 2 - in_flight)), timeout=1.0)
         except (NatsTimeout, TimeoutError):
             continue
         except Exception as exc:  # connection trouble: back off, the reconnect logic brings it back
@@ -102,7 +139,9 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
             await asyncio.sleep(1.0)
             continue
         for msg in msgs:
-            task = asyncio.create_task(run_one(msg))
+            ids = msg.data.decode().split()
+            in_flight += len(ids)
+            task = asyncio.create_task(run_one(msg, ids))
             pending.add(task)
             task.add_done_callback(pending.discard)
     if pending:

@@ -15,8 +15,9 @@ The writer talks to the database through the driver on a connection of its own, 
 
 Values are encoded with the columns' own SQLAlchemy bind processors, so a row reads back through the ORM exactly as
 if the ORM had written it. Any other database falls back to SQLAlchemy Core on the engine. After the commit the new
-ids are published on ``work.inbound`` in one go (PubAcks awaited together); a failed publish only delays processing
-(the sweeper re-publishes rows left ``received``).
+ids are published on ``work.inbound`` together, up to 64 to a message (``souk.bus.work.enqueue_many``); a failed
+publish only delays processing (the sweeper re-publishes rows left ``received``). A channel's
+``last_webhook_received_at`` is written at most once a second per process, not by every batch.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +48,11 @@ from souk.db.types import utcnow, uuid7
 from souk.messaging.models import InboundEvent, InboundStatus
 
 MAX_BATCH = 512
+#: seconds between two updates of one channel's ``last_webhook_received_at`` by one process: the channel row is
+#: not rewritten by every batch of a busy channel (each rewrite is a new row version to write and vacuum)
+TOUCH_EVERY = 1.0
+#: how long a SQLite batch waits for the write lock before it fails (its requests answer 500; platforms retry)
+LOCK_WAIT = 30.0
 
 #: the columns the writer fills, in statement order
 COLUMNS = (
@@ -93,8 +100,9 @@ class Delivery:
 
 
 class Store(Protocol):
-    async def write(self, deliveries: list[Delivery]) -> set[uuid.UUID]:
-        """Insert in one transaction; return the ids actually inserted (the others were duplicates)."""
+    async def write(self, deliveries: list[Delivery], touch: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Insert in one transaction, with the ``touch`` channels' ``last_webhook_received_at``; return the ids
+        actually inserted (the others were duplicates)."""
         ...
 
     async def close(self) -> None: ...
@@ -146,13 +154,33 @@ class SqliteStore:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
                 conn.execute(f"PRAGMA {pragma}")
+            conn.execute("PRAGMA busy_timeout=0")  # _begin waits for the write lock itself
             self._conn = conn
         return self._conn
+
+    @staticmethod
+    def _begin(conn: sqlite3.Connection) -> None:
+        """Take the write lock, trying again every half millisecond while another connection holds it.
+
+        SQLite's own busy handler sleeps longer and longer between tries (up to 100 ms), and a writer that keeps
+        coming back (the worker, several transactions at a time) takes the lock in every gap: under load, webhook
+        acknowledgements waited seconds behind it. Trying this often, the batch gets the lock as soon as it is free;
+        it holds it for a millisecond or two.
+        """
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.0005)
 
     def _write_sync(self, rows: list[tuple[Any, ...]], touches: list[tuple[Any, ...]]) -> list[bool]:
         conn = self._connect()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             inserted = [conn.execute(self._insert, row).rowcount == 1 for row in rows]
             for touch in touches:
                 conn.execute(self._update, touch)
@@ -163,10 +191,10 @@ class SqliteStore:
             raise
         return inserted
 
-    async def write(self, deliveries: list[Delivery]) -> set[uuid.UUID]:
+    async def write(self, deliveries: list[Delivery], touch: list[uuid.UUID]) -> set[uuid.UUID]:
         rows = [_encode(_values(d), self._row) for d in deliveries]
         now = utcnow()
-        touches = [_encode((now, now, cid), self._touch) for cid in sorted({d.channel_id for d in deliveries})]
+        touches = [_encode((now, now, cid), self._touch) for cid in sorted(touch)]
         loop = asyncio.get_running_loop()
         inserted = await loop.run_in_executor(self._thread, self._write_sync, rows, touches)
         return {d.id for d, ok in zip(deliveries, inserted, strict=True) if ok}
@@ -212,13 +240,12 @@ SELECT id FROM ins
             self._conn, self._driver = conn, raw.driver_connection
         return self._driver
 
-    async def write(self, deliveries: list[Delivery]) -> set[uuid.UUID]:
+    async def write(self, deliveries: list[Delivery], touch: list[uuid.UUID]) -> set[uuid.UUID]:
         columns: list[list[Any]] = [[] for _ in COLUMNS]
         for d in deliveries:
             for column, value in zip(columns, _values(d), strict=True):
                 column.append(value)
         columns[6] = [json.dumps(h) for h in columns[6]]
-        channel_ids = sorted({d.channel_id for d in deliveries})
         # A failure drops the connection and the statement is tried once more on a fresh one: after a database
         # restart (or a failover, or an idle timeout) the held connection is dead, and asyncpg does not always say
         # so (``is_closed()`` can stay false after the server ended the session). Repeating is safe: rows are
@@ -227,7 +254,7 @@ SELECT id FROM ins
         for attempt in (1, 2):
             driver = await self._connection()
             try:
-                rows = await driver.fetch(self._sql, *columns, utcnow(), channel_ids)
+                rows = await driver.fetch(self._sql, *columns, utcnow(), touch)
                 break
             except Exception:
                 await self._drop()
@@ -262,15 +289,17 @@ class EngineStore:
             .returning(table.c.id)
         )
 
-    async def write(self, deliveries: list[Delivery]) -> set[uuid.UUID]:
+    async def write(self, deliveries: list[Delivery], touch: list[uuid.UUID]) -> set[uuid.UUID]:
         async with self.db.engine.begin() as conn:
             result = await conn.execute(self._insert, [d.row() for d in deliveries])
             inserted = {row[0] for row in result.all()}
-            await conn.execute(
-                update(Channel.__table__)
-                .where(Channel.__table__.c.id.in_({d.channel_id for d in deliveries}))
-                .values(last_webhook_received_at=utcnow())
-            )
+            if touch:
+                now = utcnow()
+                await conn.execute(
+                    update(Channel.__table__)
+                    .where(Channel.__table__.c.id.in_(touch))
+                    .values(last_webhook_received_at=now, updated_at=now)
+                )
         return inserted
 
     async def close(self) -> None:
@@ -303,6 +332,7 @@ class IntakeWriter:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._publishing: set[asyncio.Task[None]] = set()
+        self._touched: dict[uuid.UUID, float] = {}  # channel → when this process last wrote its webhook time
         #: batches written and rows in them, for tests and the bench
         self.batches = 0
         self.rows = 0
@@ -347,14 +377,20 @@ class IntakeWriter:
         for d, _ in batch:
             unique.setdefault((d.channel_id, d.event_key[:255]), d)
         rows = list(unique.values())
+        now = time.monotonic()
+        touch = [c for c in {d.channel_id for d in rows} if now - self._touched.get(c, -TOUCH_EVERY) >= TOUCH_EVERY]
+        for channel_id in touch:
+            self._touched[channel_id] = now
         try:
-            inserted = await self.store.write(rows)
+            inserted = await self.store.write(rows, touch)
         except asyncio.CancelledError:
             for _, fut in batch:
                 if not fut.done():
                     fut.set_exception(RuntimeError("intake writer stopped"))
             raise
         except Exception as exc:
+            for channel_id in touch:
+                self._touched.pop(channel_id, None)
             if len(rows) > 1:  # one bad row (say, its channel was just deleted) must not fail its neighbours
                 log.warning("intake batch failed; writing its rows one by one", rows=len(rows), error=str(exc))
                 for d, fut in batch:

@@ -48,7 +48,8 @@ class InboundEvent(UUIDPk, TenantScoped, Base):
     )
     #: time-ordered (UUIDv7): new rows land at the right-hand edge of the primary-key B-tree
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid7)
-    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), index=True)
+    #: no index of its own: the unique key's leading column serves channel look-ups (one index less per webhook)
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
     channel_type: Mapped[str] = mapped_column(String(32))
     event_key: Mapped[str] = mapped_column(String(255))
     source: Mapped[str] = mapped_column(String(16), default="webhook")  # webhook | broker | import

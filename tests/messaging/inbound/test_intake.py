@@ -136,6 +136,32 @@ async def test_a_delivery_after_the_database_dropped_the_writers_connection_is_s
         assert await s.scalar(select(func.count()).select_from(InboundEvent)) == 2
 
 
+async def test_a_batch_waits_for_a_sqlite_write_lock_held_elsewhere_and_is_stored_once_it_is_free(
+    app, make_channel, db_url
+):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL writers do not take a database-wide lock")
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    channel = await load_channel(app, (await make_channel("whatsapp"))["id"])
+    writer = IntakeWriter(app.state.db, None)
+    other = sqlite3.connect(make_url(app.state.db.url).database, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # what a worker transaction holds while it works
+        submitted = asyncio.create_task(writer.submit(delivery(channel, "behind-the-lock")))
+        await asyncio.sleep(0.4)
+        assert not submitted.done()  # not acknowledged before it is stored
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(submitted, 5) is True
+    finally:
+        other.close()
+        await writer.stop()
+    async with app.state.db.system_session() as s:
+        assert await s.scalar(select(func.count()).select_from(InboundEvent)) == 1
+
+
 async def test_channel_cache_refresh_is_single_flight(app, make_channel):
     channel = await make_channel("whatsapp")
     cid = uuid.UUID(channel["id"])
