@@ -136,11 +136,14 @@ def start_uvicorn(
     return Server(name, child, port)
 
 
-def start_worker(children: Children, name: str, *, log_dir: Path, env: dict[str, str]) -> ChildProcess:
-    """``python -m souk.cli worker`` with the given environment (ready when it has consumed something)."""
+def start_worker(
+    children: Children, name: str, *, log_dir: Path, env: dict[str, str], only: str | None = None
+) -> ChildProcess:
+    """``python -m souk.cli worker [--only …]`` with the given environment (ready when it has consumed something)."""
     from souk.bus.embedded import ChildProcess
 
-    child = ChildProcess(name, _with_env([sys.executable, "-m", "souk.cli", "worker"], env), log_dir).start()
+    command = [sys.executable, "-m", "souk.cli", "worker", *(["--only", only] if only else [])]
+    child = ChildProcess(name, _with_env(command, env), log_dir).start()
     children.add(name, lambda: child.stop(timeout=10.0))
     return child
 

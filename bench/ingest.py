@@ -441,7 +441,7 @@ async def end_to_end(
     server = _servers.start_uvicorn(
         children, f"souk-e2e-{kind}", "souk.app:create_app", log_dir=logs, env=site.env(), factory=True
     )
-    worker = _servers.start_worker(children, f"worker-e2e-{kind}", log_dir=logs, env=site.env())
+    worker = _servers.start_worker(children, f"worker-e2e-{kind}", log_dir=logs, env=site.env(), only=args.worker_only)
     assert worker.pid is not None
     await asyncio.to_thread(_servers.wait_ready, server.url)
     # warm both processes (and make sure the worker consumes) before the measured part
@@ -576,6 +576,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     p.add_argument("--e2e-rate", type=int, default=200, help="webhooks/s of the end-to-end part (default 200)")
     p.add_argument("--e2e-seconds", type=int, default=10, help="length of the end-to-end part; 0 skips it")
+    p.add_argument(
+        "--worker-only",
+        help="the end-to-end worker runs only these tasks (`souk worker --only`), e.g. inbound,outbox",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     return p.parse_args(argv)
 

@@ -50,6 +50,14 @@ def test_simulate_names_its_platforms_and_refuses_others(tmp_path: Path):
     assert r.returncode != 0 and "no simulated platform tiktok" in r.stderr
 
 
+def test_worker_names_its_tasks_and_refuses_an_unknown_one(tmp_path: Path):
+    r = souk("worker", "--list")
+    assert r.returncode == 0, r.stderr
+    assert {"inbound", "inbound-sweeper", "outbox", "sender", "ai-responder"} <= set(r.stdout.split())
+    r = souk("worker", "--only", "inbound,nope", env={"SOUK_DATA_DIR": str(tmp_path)})
+    assert r.returncode == 1 and "no worker task nope" in r.stderr and "--list" in r.stderr
+
+
 def test_wrong_config_value_names_the_variable(tmp_path: Path):
     r = souk("config", "show", env={"SOUK_PORT": "eighty", "SOUK_DATA_DIR": str(tmp_path)})
     assert r.returncode == 2

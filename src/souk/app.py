@@ -21,7 +21,7 @@ from souk.channels.webhooks import ChannelCache, ErrorNotes, WebhookIngress
 from souk.commerce import api as commerce_api
 from souk.commerce.import_jobs import ImportRunner
 from souk.core import api as core_api
-from souk.core import live, ops
+from souk.core import live, openapi, ops
 from souk.core.errors import install_error_handlers
 from souk.core.limits import BodyLimitMiddleware
 from souk.core.observability import RequestContextMiddleware, configure_logging
@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.key_limiter = KeyLimiter(settings.api_rate_limit_per_minute, settings.api_rate_limit_burst)
     install_error_handlers(app)
+    openapi.install(app)
     app.include_router(ops.router)
     app.include_router(core_api.router)
     app.include_router(channels_api.build_router())

@@ -228,15 +228,39 @@ def api(
 
 
 @app.command()
-def worker() -> None:
-    """Run the background worker (inbound, outbound, automations, media, outbox); SIGTERM drains it."""
+def worker(
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Run only these tasks, comma-separated (e.g. `inbound,inbound-sweeper,outbox` on processes that "
+            "only ingest); every task when omitted. `souk worker --list` names them."
+        ),
+    ] = None,
+    list_tasks: Annotated[bool, typer.Option("--list", help="Print the worker's task names and exit.")] = False,
+) -> None:
+    """Run the background worker (inbound, outbound, automations, media, outbox); SIGTERM drains it.
+
+    Start as many as the load needs, on as many machines: they share the work through NATS. With --only, a process
+    runs some tasks and others the rest (every task must run somewhere).
+    """
+    from souk.worker import task_names
+
+    names = task_names()
+    if list_tasks:
+        typer.echo("\n".join(names))
+        return
+    chosen = None
+    if only is not None:
+        chosen = {n.strip() for n in only.split(",") if n.strip()}
+        if unknown := sorted(chosen - set(names)):
+            raise _fail(f"no worker task {', '.join(unknown)}; `souk worker --list` names them")
     settings = _settings()
     if not settings.nats_url:
         raise _fail("`souk worker` needs SOUK_NATS_URL; use `souk run` on a laptop")
-    asyncio.run(_worker(settings))
+    asyncio.run(_worker(settings, chosen))
 
 
-async def _worker(settings: Settings) -> None:
+async def _worker(settings: Settings, only: set[str] | None = None) -> None:
     from souk.bus.client import Bus
     from souk.core.observability import configure_logging
     from souk.worker import Worker, WorkerContext
@@ -246,7 +270,7 @@ async def _worker(settings: Settings) -> None:
     bus = Bus(settings.nats_url or "", replicas=settings.nats_replicas)
     connecting = await bus.connect_in_background()
     w = Worker(WorkerContext(settings, db, bus, asyncio.Event()))
-    await w.start()
+    await w.start(only=only)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

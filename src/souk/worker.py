@@ -69,6 +69,12 @@ WORKER_MODULES: list[str] = [
 ]
 
 
+def task_names() -> list[str]:
+    """Every task a worker runs, by name (what ``souk worker --only`` takes)."""
+    load_task_modules()
+    return sorted(_TASKS)
+
+
 class Worker:
     def __init__(self, ctx: WorkerContext) -> None:
         self.ctx = ctx

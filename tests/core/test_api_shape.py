@@ -132,6 +132,26 @@ async def test_openapi_every_route_has_a_summary(client: httpx.AsyncClient):
     assert (await client.get("/docs")).status_code == 200
 
 
+async def test_openapi_documents_errors_as_the_problems_the_api_answers(client: httpx.AsyncClient, tenant):
+    spec = (await client.get("/openapi.json")).json()
+    operations = [(p, m, op) for p, ops in spec["paths"].items() for m, op in ops.items()]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    errors = [(p, m, code, r) for p, m, op in operations for code, r in op["responses"].items() if code[0] in "45"]
+    assert errors and all(r.get("content") == problem for *_, r in errors), [
+        e for e in errors if e[3].get("content") != problem
+    ][:3]
+    assert "HTTPValidationError" not in str(spec)
+    secured = [(p, m, op) for p, m, op in operations if op.get("security")]
+    assert secured and all({"401", "429"} <= set(op["responses"]) for *_, op in secured)
+    assert all("404" in op["responses"] for p, _, op in operations if p.startswith("/api/") and "{" in p)
+    # and that is what comes back: a 422 naming the field, a 401
+    r = await client.post("/api/v1/channels", headers=tenant.headers, json={"name": ""})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert set(r.json()) >= set(spec["components"]["schemas"]["Problem"]["required"]) and r.json()["errors"]
+    r = await client.get("/api/v1/channels")
+    assert r.status_code == 401 and r.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_request_id_is_echoed(client: httpx.AsyncClient):
     r = await client.get("/healthz", headers={"X-Request-ID": "abc123"})
     assert r.headers["x-request-id"] == "abc123"
