@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.agent import config, service
 from souk.agent.language import detect
@@ -78,6 +79,8 @@ class Responder:
         tenant_id, message_id = uuid.UUID(event["tenant_id"]), uuid.UUID(data["message_id"])
         queued: list[uuid.UUID] = []
         async with self.ctx.db.tenant_session(tenant_id) as session:
+            if data.get("channel_id") and not await self._may_answer_on(session, uuid.UUID(data["channel_id"])):
+                return  # most messages, on most channels: one light query, no message, no secrets decrypted
             message = await session.get(Message, message_id)
             if (
                 message is None
@@ -148,6 +151,16 @@ class Responder:
         for row_id in queued:
             with contextlib.suppress(Exception):  # the sender's sweeper publishes queued rows it finds unclaimed
                 await enqueue(self.ctx.bus, "outbound", str(row_id))
+
+    @staticmethod
+    async def _may_answer_on(session: AsyncSession, channel_id: uuid.UUID) -> bool:
+        """Whether the channel is active with the bot (or AI agents) on: the first of ``_silent``'s conditions."""
+        row = (
+            await session.execute(
+                select(Channel.status, Channel.ai_enabled, Channel.ai_agents_enabled).where(Channel.id == channel_id)
+            )
+        ).first()
+        return row is not None and row.status == ChannelStatus.active and bool(row.ai_enabled or row.ai_agents_enabled)
 
     @staticmethod
     def _silent(channel: Channel, conversation: Conversation) -> str | None:

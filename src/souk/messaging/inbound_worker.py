@@ -65,7 +65,6 @@ async def _process(db: Database, event_id: uuid.UUID) -> ingest.Applied | None:
         # from here on the session is walled to the event's tenant like any tenant session
         session.info.pop(SYSTEM_KEY, None)
         session.info[TENANT_KEY] = event.tenant_id
-        event.attempts = (event.attempts or 0) + 1
         channel = await session.get(Channel, event.channel_id)
         if channel is None or channel.deleted_at is not None or channel.status == ChannelStatus.inactive:
             _finish(session, event, InboundStatus.ignored, "channel inactive or deleted")
@@ -107,7 +106,10 @@ async def _process(db: Database, event_id: uuid.UUID) -> ingest.Applied | None:
 
 
 def _finish(session: AsyncSession, event: InboundEvent, status: InboundStatus, error: str | None) -> None:
+    """The delivery's outcome, with this attempt counted (in the same transaction: an attempt that died rolled
+    back with everything it did, and is counted by the one that finishes)."""
     event.status, event.error, event.processed_at = status, error, utcnow()
+    event.attempts = (event.attempts or 0) + 1
     events.emit(
         session,
         event.tenant_id,

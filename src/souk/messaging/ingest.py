@@ -194,19 +194,21 @@ async def apply_message(
     await _count(session, channel, conv, customer, msg)
     applied.messages_created += 1
     events.emit(session, channel.tenant_id, "message.created", _payload(msg))
-    await apply_deferred(session, msg)
+    await apply_deferred(session, msg, locked=True)
     if msg.message_type == "order" and not outbound:
         from souk.commerce.hooks import on_message_created  # commerce builds on messaging, not the reverse
 
         await on_message_created(session, channel, msg)
 
 
-async def apply_deferred(session: AsyncSession, msg: Message) -> None:
+async def apply_deferred(session: AsyncSession, msg: Message, *, locked: bool = False) -> None:
     """Apply, in arrival order, the reactions, edits, deletions and receipts that waited for this message (also
-    called by the sender once a send returns the platform id that early receipts referred to)."""
+    called by the sender once a send returns the platform id that early receipts referred to). ``locked``: the
+    caller holds the message id's lock already."""
     if not msg.external_id:
         return
-    await serialize(session, msg.channel_id, msg.external_id)
+    if not locked:
+        await serialize(session, msg.channel_id, msg.external_id)
     parked = (
         await session.scalars(
             select(DeferredUpdate)
@@ -240,6 +242,7 @@ def _jsonable(value: Any) -> Any:
 
 async def _count(session: AsyncSession, channel: Channel, conv: Conversation, customer: Customer, msg: Message) -> None:
     conv.message_count = (conv.message_count or 0) + 1
+    conv.updated_at = utcnow()  # before the channel's UPDATE below flushes the conversation: one UPDATE of it
     if msg.timestamp > conv.last_activity:
         conv.last_activity = msg.timestamp
     if msg.direction == "inbound":
@@ -262,7 +265,6 @@ async def _count(session: AsyncSession, channel: Channel, conv: Conversation, cu
             .values(messages_received=Channel.messages_received + 1, last_message_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-    conv.updated_at = utcnow()
 
 
 async def _attribute(session: AsyncSession, channel: Channel, msg: Message, attr: Attribution) -> None:
