@@ -71,6 +71,27 @@ export function showProblem(form, result) {
     .filter(Boolean).join(" ");
 }
 
+/**
+ * Create or change one resource from a form: POST to `collection`, or PATCH `collection/<id>` when `id` is given.
+ * The form's submit button is disabled while the request runs. A refusal is shown on the form (each field's message
+ * beside it, the first wrong field focused; `adapt` may rewrite the problem first) and null is returned; otherwise
+ * the answer, the form's old messages cleared.
+ */
+export async function saveForm(form, collection, id, body, adapt = (r) => r) {
+  const button = form.querySelector("button[type=submit]");
+  if (button) button.disabled = true;
+  let r;
+  try {
+    r = id == null ? await api("POST", collection, body) : await api("PATCH", `${collection}/${encodeURIComponent(id)}`, body);
+  } finally {
+    if (button) button.disabled = false;
+  }
+  if (r.ok) { clearProblem(form); return r; }
+  showProblem(form, adapt(r));
+  form.querySelector("[aria-invalid=true]")?.focus();
+  return null;
+}
+
 export function clearProblem(form) {
   for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");

@@ -1,6 +1,6 @@
 // Knowledge base: the documents the AI agent answers from. A search box shows what the agent would find for a
 // customer's question; documents are listed, created, edited, deleted, and imported from Markdown, CSV or JSON.
-import { api, h, showProblem, clearProblem, formValues, when } from "/static/lib.js";
+import { api, h, showProblem, clearProblem, saveForm, formValues, when } from "/static/lib.js";
 import { field, table, pager, query, setQuery, statusLine, listOf, textOf, bar } from "/static/pages/commerce-kit.js";
 
 const root = document.getElementById("page-root");
@@ -115,12 +115,11 @@ function openEditor(doc) {
   );
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    clearProblem(form);
     const v = formValues(form);
     v.tags = listOf(v.tags);
     if (doc && !("category" in v)) v.category = null;
-    const r = doc ? await api("PATCH", `/api/v1/knowledge-base/${encodeURIComponent(doc.doc_id)}`, v) : await api("POST", "/api/v1/knowledge-base", v);
-    if (!r.ok) { showProblem(form, r); form.querySelector("[aria-invalid=true]")?.focus(); return; }
+    const r = await saveForm(form, "/api/v1/knowledge-base", doc?.doc_id, v);
+    if (!r) return;
     closeEditor();
     say(doc ? `Saved “${r.data.title}”.` : `Added “${r.data.title}”.`);
     load();

@@ -1,6 +1,6 @@
 // Products: search and page through the catalog, create and edit (field errors next to the field), delete after a
 // confirmation, and import a CSV or JSON file in the background with a progress bar and a per-row error report.
-import { api, h, showProblem, clearProblem, formValues, follow } from "/static/lib.js";
+import { api, h, showProblem, clearProblem, saveForm, formValues, follow } from "/static/lib.js";
 import { field, table, pager, money, query, setQuery, statusLine, listOf, textOf, bar } from "/static/pages/commerce-kit.js";
 
 const root = document.getElementById("page-root");
@@ -119,12 +119,8 @@ function openEditor(product) {
     values.tags = listOf(values.tags);
     values.images = listOf(values.images);
     if (product) for (const k of ["description", "category", "sku"]) if (!(k in values)) values[k] = null;
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    const r = product ? await api("PATCH", `/api/v1/products/${product.id}`, values) : await api("POST", "/api/v1/products", values);
-    button.disabled = false;
-    if (!r.ok) { showProblem(form, r); form.querySelector("[aria-invalid=true]")?.focus(); return; }
-    clearProblem(form);
+    const r = await saveForm(form, "/api/v1/products", product?.id, values);
+    if (!r) return;
     closeEditor();
     flash(product ? `Saved “${r.data.name}”.` : `Created “${r.data.name}”.`);
     load();

@@ -2,7 +2,7 @@
 // field list (/api/v1/channel-types), and each channel's set-up steps: test the connection, the webhook URL and
 // verify token to copy, activate or deactivate, the WAHA QR code with its countdown, the history import with its
 // progress bar, and the pipeline its conversations go to.
-import { api, h, showProblem, clearProblem, follow, copyButton, when } from "/static/lib.js";
+import { api, h, showProblem, clearProblem, saveForm, follow, copyButton, when } from "/static/lib.js";
 
 const root = document.getElementById("page-root");
 
@@ -146,13 +146,10 @@ function openEditor(channel) {
   form.addEventListener("change", (e) => { if (e.target.closest(".config-fields")) applyConditions(fields); });
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    save.disabled = true;
     const config = configValues(fields, Boolean(channel));
-    const r = channel
-      ? await api("PATCH", `/api/v1/channels/${channel.id}`, { name: name.value, config })
-      : await api("POST", "/api/v1/channels", { name: name.value, channel_type: type.channel_type, config });
-    save.disabled = false;
-    if (!r.ok) { showProblem(form, placeErrors(form, r)); return; }
+    const body = channel ? { name: name.value, config } : { name: name.value, channel_type: type.channel_type, config };
+    const r = await saveForm(form, "/api/v1/channels", channel?.id, body, (p) => placeErrors(form, p));
+    if (!r) return;
     closeEditor();
     let card = state.cards.get(r.data.id);
     if (card) { card.ch = r.data; card.render(); } else card = addCard(r.data);

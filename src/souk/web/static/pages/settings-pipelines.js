@@ -1,7 +1,7 @@
 // Settings → Pipelines: each pipeline with its ordered stages and the team its new conversations go to; create,
 // rename, add / rename / reorder / remove stages, make one the default, delete. Channels pick their pipeline on
 // Settings → Channels.
-import { api, h, showProblem } from "/static/lib.js";
+import { api, h, saveForm } from "/static/lib.js";
 
 const root = document.getElementById("page-root");
 const fill = (el, ...children) => el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
@@ -120,12 +120,7 @@ function openEditor(pipeline) {
       team_id: team.value || null,
     };
     if (isDefault.checked && !isDefault.disabled) body.is_default = true;
-    save.disabled = true;
-    const r = pipeline
-      ? await api("PATCH", `/api/v1/pipelines/${pipeline.id}`, body)
-      : await api("POST", "/api/v1/pipelines", body);
-    save.disabled = false;
-    if (!r.ok) { showProblem(form, r); return; }
+    if (!(await saveForm(form, "/api/v1/pipelines", pipeline?.id, body))) return;
     close();
     await reload();
   });

@@ -1,6 +1,6 @@
 // Settings → Teams: each team with its members and how it assigns conversations (by hand, round robin, or to the
 // member with the fewest open ones, up to a cap); create, edit, delete.
-import { api, h, showProblem } from "/static/lib.js";
+import { api, h, saveForm } from "/static/lib.js";
 
 const root = document.getElementById("page-root");
 const fill = (el, ...children) => el.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
@@ -96,10 +96,7 @@ function openEditor(team) {
       max_open_per_agent: cap.value ? Number(cap.value) : null,
       member_ids: [...form.querySelectorAll("input[name=member_ids]:checked")].map((i) => i.value),
     };
-    save.disabled = true;
-    const r = team ? await api("PATCH", `/api/v1/teams/${team.id}`, body) : await api("POST", "/api/v1/teams", body);
-    save.disabled = false;
-    if (!r.ok) { showProblem(form, r); return; }
+    if (!(await saveForm(form, "/api/v1/teams", team?.id, body))) return;
     close();
     await reload();
   });
