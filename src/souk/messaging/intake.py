@@ -101,8 +101,8 @@ class Delivery:
 
 class Store(Protocol):
     async def write(self, deliveries: list[Delivery], touch: list[uuid.UUID]) -> set[uuid.UUID]:
-        """Insert in one transaction, with the ``touch`` channels' ``last_webhook_received_at``; return the ids
-        actually inserted (the others were duplicates)."""
+        """Insert in one transaction, with the ``touch`` channels' ``last_webhook_received_at`` (ids in order);
+        return the ids actually inserted (the others were duplicates)."""
         ...
 
     async def close(self) -> None: ...
@@ -194,7 +194,7 @@ class SqliteStore:
     async def write(self, deliveries: list[Delivery], touch: list[uuid.UUID]) -> set[uuid.UUID]:
         rows = [_encode(_values(d), self._row) for d in deliveries]
         now = utcnow()
-        touches = [_encode((now, now, cid), self._touch) for cid in sorted(touch)]
+        touches = [_encode((now, now, cid), self._touch) for cid in touch]
         loop = asyncio.get_running_loop()
         inserted = await loop.run_in_executor(self._thread, self._write_sync, rows, touches)
         return {d.id for d, ok in zip(deliveries, inserted, strict=True) if ok}
@@ -378,7 +378,10 @@ class IntakeWriter:
             unique.setdefault((d.channel_id, d.event_key[:255]), d)
         rows = list(unique.values())
         now = time.monotonic()
-        touch = [c for c in {d.channel_id for d in rows} if now - self._touched.get(c, -TOUCH_EVERY) >= TOUCH_EVERY]
+        # in id order: API processes updating the same channels lock their rows in one order
+        touch = sorted(
+            c for c in {d.channel_id for d in rows} if now - self._touched.get(c, -TOUCH_EVERY) >= TOUCH_EVERY
+        )
         for channel_id in touch:
             self._touched[channel_id] = now
         try:
