@@ -3,6 +3,7 @@
 
 /** Called before an expired session sends the browser to the login page (a page keeps its unsaved input here). */
 export const beforeLogin = [];
+let leaving = false;  // on the way to the login page
 
 /**
  * Call the API. Resolves to {ok, status, data}; a 401 saves what pages registered in `beforeLogin` and goes to the
@@ -20,8 +21,11 @@ export async function api(method, path, body, headers = {}) {
     body: body ? (isForm ? body : JSON.stringify(body)) : undefined,
   });
   if (res.status === 401) {
-    for (const save of beforeLogin) save();
-    window.location = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+    if (!leaving) {  // once: a second navigation (another call meeting the same expiry) would abort the first
+      leaving = true;
+      for (const save of beforeLogin) save();
+      window.location = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+    }
     return new Promise(() => {});  // the page is going away
   }
   const type = res.headers.get("content-type") || "";
