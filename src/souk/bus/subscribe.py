@@ -17,7 +17,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
 
-from souk.bus.client import EVENTS_STREAM, Bus
+from souk.bus.client import EVENTS_STREAM, Bus, fetch_until_stopped
 from souk.core.observability import log
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
@@ -58,7 +58,7 @@ async def consume_events(
     try:
         while not stopping.is_set():
             try:
-                msgs = await sub.fetch(32, timeout=1.0)
+                msgs = await fetch_until_stopped(sub, 32, stopping)
             except (NatsTimeout, TimeoutError):
                 continue
             except Exception as exc:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from souk.bus.client import Bus
+from souk.bus.client import Bus, fetch_until_stopped
 from souk.core.observability import log
 
 
@@ -129,7 +129,7 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
         while in_flight >= spec.concurrency * 2 and pending and not stopping.is_set():
             await asyncio.wait(set(pending), return_when=asyncio.FIRST_COMPLETED, timeout=1.0)
         try:
-            msgs = await sub.fetch(max(1, min(spec.batch, spec.concurrency * 2 - in_flight)), timeout=1.0)
+            msgs = await fetch_until_stopped(sub, max(1, min(spec.batch, spec.concurrency * 2 - in_flight)), stopping)
         except (NatsTimeout, TimeoutError):
             continue
         except Exception as exc:  # connection trouble: back off, the reconnect logic brings it back

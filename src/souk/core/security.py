@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -21,7 +22,7 @@ def hash_password(password: str) -> str:
 def verify_password(password: str, hashed: str | None) -> bool:
     if not hashed:
         # spend the same time so a missing account is not told apart by timing
-        _hasher.verify(password, _DUMMY)
+        _hasher.verify(password, _dummy_hash())
         return False
     try:
         return _hasher.verify(password, hashed)
@@ -29,7 +30,10 @@ def verify_password(password: str, hashed: str | None) -> bool:
         return False
 
 
-_DUMMY = _hasher.hash("not-a-real-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """Made on first use, not at import: hashing costs a good part of a second, and most processes never need it."""
+    return _hasher.hash("not-a-real-password")
 
 
 def sha256_hex(value: str) -> str:

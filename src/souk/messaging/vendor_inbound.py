@@ -15,6 +15,7 @@ import uuid
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
 
+from souk.bus.client import fetch_until_stopped
 from souk.channels.webhooks import ChannelCache, store
 from souk.core.observability import log
 from souk.messaging.intake import IntakeWriter
@@ -49,7 +50,7 @@ async def _vendor_inbound(ctx: WorkerContext) -> None:
     try:
         while not ctx.stopping.is_set():
             try:
-                msgs = await sub.fetch(32, timeout=1.0)
+                msgs = await fetch_until_stopped(sub, 32, ctx.stopping)
             except (NatsTimeout, TimeoutError):
                 continue
             except Exception as exc:
