@@ -147,6 +147,7 @@ RULES: dict[str, PlatformRules] = {
         max_buttons=3,
         url_buttons=True,
         max_quick_replies=13,
+        upload_limits={"image": 25 * MB, "video": 25 * MB, "audio": 25 * MB, "document": 25 * MB},
         window="meta",
         sender_key="pageID",
         marker_field="marker",

@@ -384,8 +384,8 @@ class OutboundSender:
         await self._sent(plan, result)
 
     async def _attach_upload(self, plan: Plan, client: VendorClient, content: dict[str, Any]) -> None:
-        """Put an uploaded file where each platform wants it: a media id (WhatsApp, TikTok), base64 (WAHA),
-        or a multipart part (Telegram)."""
+        """Put an uploaded file where each platform wants it: a media id (WhatsApp, TikTok), an attachment id
+        (Messenger), base64 (WAHA), or a multipart part (Telegram)."""
         if plan.upload is None:
             return
         data, filename, mime = plan.upload
@@ -396,6 +396,11 @@ class OutboundSender:
                 else:
                     plan.platform_media_id = await client.upload_media(data, filename, mime)  # type: ignore[attr-defined]
             content["media_id"] = plan.platform_media_id
+        elif plan.platform == "messenger":
+            if not plan.platform_media_id:
+                kind = str(content.get("type") or "file")
+                plan.platform_media_id = await client.upload_attachment(data, filename, mime, kind)  # type: ignore[attr-defined]
+            content["attachment_id"] = plan.platform_media_id
         elif plan.platform == "waha":
             content.update(data=base64.b64encode(data).decode(), mimetype=mime, filename=filename)
         elif plan.platform == "telegram":

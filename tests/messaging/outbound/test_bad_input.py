@@ -80,7 +80,7 @@ async def test_media_too_large_for_the_platform(
     assert "tiktok accepts image files up to 3.0 MB" in body["detail"] and body["max_size"] == 3 * 1024 * 1024
     jpeg_only = problem(await send(client, t, files={"file": ("a.gif", b"GIF89a", "image/gif")}), 422, "file")
     assert "image/jpeg" in jpeg_only["detail"]
-    m = await make_thread(app, tenant, fakes, "messenger")
+    m = await make_thread(app, tenant, fakes, "instagram")
     url_only = problem(await send(client, m, files={"file": ("a.png", b"x", "image/png")}), 422, "file")
     assert "by URL only" in url_only["detail"]
     assert await counts(app, tenant) == (0, 0)

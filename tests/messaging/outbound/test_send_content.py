@@ -138,6 +138,13 @@ async def test_messenger_and_instagram_attachments_quick_replies_and_buttons(
     (tpl,) = graph.sent_to(t.thread)
     assert tpl.body["message"]["attachment"]["payload"]["template_type"] == "button"
 
+    t = await make_thread(app, tenant, fakes, "messenger", channel_id=t.channel_id)
+    done = await sent(app, tenant, await send(client, t, files={"file": ("shoe.png", PNG, "image/png")}))
+    (upload,) = graph.sent_to(t.thread)
+    attachment_id = upload.body["message"]["attachment"]["payload"]["attachment_id"]
+    assert upload.body["message"]["attachment"]["type"] == "image"
+    assert graph.media[attachment_id].data == PNG and done.outbox.platform_media_id == attachment_id
+
     t = await make_thread(app, tenant, fakes, "instagram")
     await sent(app, tenant, await send(client, t, {"type": "image", "media": {"url": "https://cdn.example/b.jpg"}}))
     (image,) = graph.sent_to(t.thread)

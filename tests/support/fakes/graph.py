@@ -7,7 +7,8 @@ that may act for it, and answers like the Graph API does:
   sends and mark-as-read), ``POST /{v}/{phone-number-id}/media`` (multipart upload), ``GET /{v}/{media-id}``
   (media URL) and the download of that URL (``/whatsapp_business/attachments/?mid=…``);
 * ``GET /{v}/{page-id}`` and ``/{v}/me`` (page lookup), ``POST /{v}/{page-id}/messages`` and
-  ``/{v}/me/messages`` (Send API: messages and sender actions);
+  ``/{v}/me/messages`` (Send API: messages and sender actions), ``POST /{v}/{page-id}/message_attachments``
+  (Attachment Upload API: multipart ``message`` + ``filedata``, answers ``attachment_id``);
 * ``GET /{v}/{ig-id}`` (Instagram account lookup) and ``POST /{v}/{ig-id}/messages`` (Instagram Login sends);
 * the Conversations API: ``GET /{v}/{page-id}/conversations?platform=messenger|instagram`` (``me`` too) and
   ``GET /{v}/{conversation-id}/messages``, both with ``fields``, ``limit`` and cursor paging (``after``;
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json as jsonlib
 import re
 import secrets
 import threading
@@ -360,6 +362,8 @@ class FakeGraphServer(FakePlatformServer):
             return self._send_api(node, body)
         if edge == "media" and method == "POST" and node in self.phone_numbers:
             return await self._upload(request, node)
+        if edge == "message_attachments" and method == "POST" and node in self.pages:
+            return await self._attachment_upload(request, node)
         raise GraphFailure(
             400,
             100,
@@ -470,6 +474,21 @@ class FakeGraphServer(FakePlatformServer):
             data = await upload.read()
             mime = str(form.get("type") or upload.content_type or "application/octet-stream")
         return JSONResponse({"id": self.add_media(data, mime, owner=node)})
+
+    async def _attachment_upload(self, request: Request, node: str) -> Response:
+        """Messenger's Attachment Upload API: ``message`` (JSON, a typed attachment) and the file as ``filedata``."""
+        async with request.form() as form:
+            upload = form.get("filedata")
+            try:
+                attachment = jsonlib.loads(str(form.get("message") or "null"))["attachment"]
+                kind = attachment["type"]
+            except (ValueError, TypeError, KeyError) as exc:
+                raise GraphFailure(400, 100, "(#100) param message must be a JSON attachment") from exc
+            if kind not in ("image", "video", "audio", "file") or upload is None or isinstance(upload, str):
+                raise GraphFailure(400, 100, "(#100) Upload attachment failure: a typed attachment and filedata")
+            data = await upload.read()
+            mime = upload.content_type or "application/octet-stream"
+        return JSONResponse({"attachment_id": self.add_media(data, mime, owner=node)})
 
     def _media_info(self, request: Request, media: StoredMedia, token: str | None) -> Response:
         self._authorize(media.owner, token)
