@@ -42,7 +42,6 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from souk import __version__
 from souk.bus.client import Bus
 from souk.bus.outbox import wait_any
 from souk.bus.work import ConsumerSpec, Retry, consume, enqueue
@@ -54,6 +53,7 @@ from souk.core.observability import log
 from souk.db.engine import Database
 from souk.db.types import utcnow
 from souk.messaging import ingest
+from souk.messaging.channel_http import ChannelClients
 from souk.messaging.models import DeferredUpdate, Message
 from souk.messaging.outbound import Limit, PlatformRules, event_payload, rate_limits, rules_for
 from souk.messaging.outbox_models import IdempotencyKey, OutboundMessage, OutboundStatus, SendRateLimit
@@ -237,9 +237,10 @@ UNKNOWN_TEXT = (
 
 
 class OutboundSender:
-    """Sends outbox rows. One per worker task; stateless besides its HTTP client, so any number can run."""
+    """Sends outbox rows. One per worker task; stateless besides its HTTP clients (one per channel), so any number
+    can run."""
 
-    def __init__(self, db: Database, bus: Bus, http: httpx.AsyncClient, wake: asyncio.Event) -> None:
+    def __init__(self, db: Database, bus: Bus, http: ChannelClients, wake: asyncio.Event) -> None:
         self.db = db
         self.bus = bus
         self.http = http
@@ -366,7 +367,7 @@ class OutboundSender:
 
     async def _send(self, plan: Plan) -> None:
         try:
-            client = client_for(plan.channel, self.http)
+            client = client_for(plan.channel, self.http.get(plan.channel.id))
             content = dict(plan.request.get("content") or {})
             await self._attach_upload(plan, client, content)
             result = await client.send_message(
@@ -696,7 +697,7 @@ class OutboundSender:
         """WAHA: our message in the chat's history (from us, same text, after ``since``) not yet owned by a row."""
         from souk.platforms.waha.parse import normalize_id, serialized
 
-        client = client_for(channel, self.http)
+        client = client_for(channel, self.http.get(channel.id))
         content = request.get("content") or {}
         expected = content.get("text") or content.get("caption") or None
         items = await client.list_chat_messages(  # type: ignore[attr-defined]
@@ -851,10 +852,8 @@ def _rank(status: str) -> int:
 # -- worker tasks --------------------------------------------------------------------------------------------------
 
 
-def _http() -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(SEND_TIMEOUT, connect=5.0), headers={"User-Agent": f"Souk/{__version__}"}
-    )
+def _http() -> ChannelClients:
+    return ChannelClients(httpx.Timeout(SEND_TIMEOUT, connect=5.0))
 
 
 @register("sender")

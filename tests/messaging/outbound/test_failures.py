@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from souk.channels.models import Channel
 from souk.messaging import sender
+from souk.messaging.channel_http import ChannelClients
 from souk.messaging.sender import OutboundSender
 from tests.conftest import TenantFixture, make_tenant
 from tests.messaging.outbound.conftest import Fakes, channel_sent, load, make_thread, send, wait_done
@@ -107,10 +108,9 @@ async def test_a_channel_deactivated_before_the_send_fails_the_message(
     r = await send(api_only_client, t, {"text": "queued, then the channel is switched off"})
     async with api_only_app.state.db.tenant_session(tenant.id) as session:
         await session.execute(update(Channel).where(Channel.id == t.channel_id).values(status="inactive"))
-    worker = OutboundSender(
-        api_only_app.state.db, api_only_app.state.bus, api_only_app.state.http, api_only_app.state.outbox_wake
-    )
-    await worker.handle(str((await load(api_only_app, tenant, r.json()["id"])).outbox.id))
+    async with ChannelClients(httpx.Timeout(5.0)) as http:
+        worker = OutboundSender(api_only_app.state.db, api_only_app.state.bus, http, api_only_app.state.outbox_wake)
+        await worker.handle(str((await load(api_only_app, tenant, r.json()["id"])).outbox.id))
     done = await load(api_only_app, tenant, r.json()["id"])
     assert (done.outbox.status, done.message.error_code) == ("failed", "channel_inactive")
 

@@ -19,6 +19,7 @@ from souk.bus.work import Retry
 from souk.channels.models import Channel
 from souk.channels.service import client_for
 from souk.db.types import utcnow
+from souk.messaging.channel_http import ChannelClients
 from souk.messaging.models import DeferredUpdate, Message
 from souk.messaging.outbox_models import OutboundMessage
 from souk.messaging.sender import OutboundSender, finalize_sent
@@ -34,7 +35,7 @@ async def tenant_(api_only_app: FastAPI) -> TenantFixture:
 @pytest.fixture
 async def worker(api_only_app: FastAPI) -> AsyncIterator[OutboundSender]:
     """A sender the test drives by hand (the app runs none), with a short timeout to provoke lost answers."""
-    async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as http:
+    async with ChannelClients(httpx.Timeout(0.5)) as http:
         yield OutboundSender(api_only_app.state.db, api_only_app.state.bus, http, api_only_app.state.outbox_wake)
 
 
