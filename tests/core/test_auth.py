@@ -110,6 +110,27 @@ async def test_login_is_locked_after_repeated_failures(client: httpx.AsyncClient
     assert r.json()["title"] == "Too many requests"
 
 
+async def test_one_ip_trying_many_accounts_is_locked_out_but_not_other_ips(
+    client: httpx.AsyncClient, tenant: TenantFixture, app
+):
+    """Per IP as well as per account: an IP that fails on many accounts, none of them often enough to lock it, is
+    refused even for an account with no failure, while the same account still logs in from another address."""
+    app.state.settings = app.state.settings.model_copy(update={"login_max_failures": 1})
+    per_ip = 4  # an office behind one NAT may try a few accounts: four times the per-account limit
+    owner = {"email": tenant.owner_email, "password": tenant.password}
+    for i in range(per_ip - 1):
+        r = await client.post("/api/v1/auth/login", json={"email": f"guess{i}@acme.test", "password": "wrong!"})
+        assert r.status_code == 401
+    assert (await client.post("/api/v1/auth/login", json=owner)).status_code == 200  # one failure short
+    r = await client.post("/api/v1/auth/login", json={"email": "guess-last@acme.test", "password": "wrong!"})
+    assert r.status_code == 401
+    r = await client.post("/api/v1/auth/login", json=owner)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    elsewhere = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=elsewhere, base_url="http://souk.test") as other_ip:
+        assert (await other_ip.post("/api/v1/auth/login", json=owner)).status_code == 200
+
+
 async def test_login_with_malformed_email_names_the_field(client: httpx.AsyncClient, tenant: TenantFixture):
     r = await client.post("/api/v1/auth/login", json={"email": "not-an-email", "password": "x"})
     assert r.status_code == 422

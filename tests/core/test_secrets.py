@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
+import uuid
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
-from souk.core.rotation import reencrypt_all
+from souk.core.rotation import encrypted_columns
 from souk.core.secrets import Keyring, SecretsError, generate_key, install_keyring, key_file, load_keys, mask
 from tests.conftest import make_tenant
 
@@ -56,26 +59,77 @@ async def test_raw_database_holds_no_secret_in_clear(app, db_url):
     assert SECRET not in repr(dump)
 
 
-async def test_rotation_reencrypts_everything(app, db_url):
-    t = await make_tenant(app, "alpha")
+async def _stored_secrets(app) -> dict[tuple[str, str, str], str]:
+    """Every encrypted value as the database holds it, by (table, column, row id)."""
+    found = {}
+    async with app.state.db.engine.connect() as conn:
+        for table, column in encrypted_columns():
+            rows = await conn.execute(text(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL"))
+            found.update({(table, column, str(row_id)): stored for row_id, stored in rows})
+    return found
+
+
+async def _dump(app) -> str:
+    from souk.db.registry import load_models
+
+    dump = []
+    async with app.state.db.engine.connect() as conn:
+        for table in load_models().metadata.sorted_tables:
+            name = f"{table.schema}.{table.name}" if table.schema and conn.dialect.name == "postgresql" else table.name
+            dump.append(repr((await conn.execute(text(f"SELECT * FROM {name}"))).all()))
+    return "\n".join(dump)
+
+
+async def test_secrets_rotate_reencrypts_everything_and_it_decrypts_with_the_new_key_alone(app, client, tenant, db_url):
+    """`souk secrets rotate` itself, on both databases: a channel's credentials, an outgoing webhook's secret and a
+    sensitive setting are re-encrypted and the old key leaves the key file; with only the new key in force the API
+    still shows them (masked, so decrypted), they decrypt to what was stored, and none is in the database in clear."""
+    from souk.automation.models import WebhookSubscription
+    from souk.channels.models import Channel
+    from souk.cli import app as cli
     from souk.core import service
 
-    async with app.state.db.tenant_session(t.id) as s:
-        for i in range(3):
-            await service.put_setting(s, f"s{i}", f"{SECRET}{i}", is_sensitive=True)
-    async with app.state.db.engine.connect() as conn:
-        before = set((await conn.execute(text("SELECT secret_value FROM app_settings"))).scalars())
-    old_keys = list(__import__("souk.core.secrets", fromlist=["keyring"]).keyring().keys)
-    new = generate_key()
-    done = await reencrypt_all(db_url, Keyring([new, *old_keys]))
-    assert done == 3
-    install_keyring([new])  # the old key is gone: values must still decrypt
+    bot_token = "987654321:AAH-rotated-token-never-in-clear_00"
+    config = {"botToken": bot_token, "apiBaseURL": "http://127.0.0.1:1"}
+    channel = await client.post(
+        "/api/v1/channels", json={"name": "tg", "channel_type": "telegram", "config": config}, headers=tenant.headers
+    )
+    assert channel.status_code == 201, channel.text
+    hook = {"url": "https://erp.example.com/souk-events", "events": ["order.*"]}
+    subscription = await client.post("/api/v1/webhooks", json=hook, headers=tenant.headers)
+    assert subscription.status_code == 201, subscription.text
+    setting = await client.put(
+        "/api/v1/settings/ai_api_key", json={"value": SECRET, "is_sensitive": True}, headers=tenant.headers
+    )
+    assert setting.status_code in (200, 201), setting.text
+    channel_id, hook_id, hook_secret = channel.json()["id"], subscription.json()["id"], subscription.json()["secret"]
+    before = await _stored_secrets(app)
+    data_dir = app.state.settings.data_dir
+    old_keys = load_keys(None, data_dir, create=False)
+
+    env = {"SOUK_DATABASE_URL": db_url, "SOUK_DATA_DIR": str(data_dir), "SOUK_SECRET_KEY": None}
+    result = await asyncio.to_thread(CliRunner().invoke, cli, ["secrets", "rotate"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"re-encrypted {len(before)} secrets" in result.output
+    new_keys = load_keys(None, data_dir, create=False)
+    assert len(new_keys) == 1 and new_keys[0] not in old_keys
+
+    install_keyring(new_keys)  # what the next start of Souk reads: the old key is gone
     try:
-        async with app.state.db.tenant_session(t.id) as s:
-            assert await service.setting(s, "s1") == f"{SECRET}1"
-        async with app.state.db.engine.connect() as conn:
-            after = set((await conn.execute(text("SELECT secret_value FROM app_settings"))).scalars())
-        assert not (before & after)
+        after = await _stored_secrets(app)
+        assert after.keys() == before.keys() and not [k for k in after if after[k] == before[k]]
+        got = (await client.get(f"/api/v1/channels/{channel_id}", headers=tenant.headers)).json()
+        assert got["config"]["botToken"] == mask(bot_token)
+        got = (await client.get(f"/api/v1/webhooks/{hook_id}", headers=tenant.headers)).json()
+        assert got["secret"] == mask(hook_secret)
+        got = (await client.get("/api/v1/settings/ai_api_key", headers=tenant.headers)).json()
+        assert got["value"] == mask(SECRET)
+        async with app.state.db.tenant_session(tenant.id) as s:
+            assert (await s.get(Channel, uuid.UUID(channel_id))).secrets["botToken"] == bot_token
+            assert (await s.get(WebhookSubscription, uuid.UUID(hook_id))).secret == hook_secret
+            assert await service.setting(s, "ai_api_key") == SECRET
+        dump = await _dump(app)
+        assert not [n for n in (bot_token, hook_secret, SECRET) if n in dump]
     finally:
         install_keyring(old_keys)
 

@@ -14,30 +14,42 @@ import httpx
 import psutil
 import pytest
 
+from souk.bus import embedded
 from souk.bus.embedded import find_free_port
 
 pytestmark = pytest.mark.e2e
 
 
-def start(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "SOUK_DATA_DIR": str(data_dir), "SOUK_PORT": str(port), "COLUMNS": "200"}
-    env.pop("SOUK_NATS_URL", None)
-    env.pop("SOUK_TEMPORAL_ADDRESS", None)
+def start(
+    data_dir: Path, port: int, *args: str, env: dict[str, str | None] | None = None, output: Path | None = None
+) -> subprocess.Popen:
+    """``souk run`` with ``args``; NATS and Temporal are its own children unless ``env`` names them (``None``
+    unsets a variable). ``output`` takes its stdout and stderr in a file instead of a pipe (a chatty run would fill
+    the pipe before it is read)."""
+    env = {
+        **os.environ,
+        "SOUK_NATS_URL": None,
+        "SOUK_TEMPORAL_ADDRESS": None,
+        "SOUK_DATA_DIR": str(data_dir),
+        "SOUK_PORT": str(port),
+        "COLUMNS": "200",
+        **(env or {}),
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "souk.cli", "run"],
-        env=env,
-        stdout=subprocess.PIPE,
+        [sys.executable, "-m", "souk.cli", "run", *args],
+        env={k: v for k, v in env.items() if v is not None},
+        stdout=output.open("w") if output else subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
 
 
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 90) -> float:
+def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 90, host: str = "127.0.0.1") -> float:
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
-        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else "souk run exited"
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"http://{host}:{port}/readyz", timeout=2).status_code == 200:
                 return time.monotonic() - t0
         except httpx.HTTPError:
             pass
@@ -54,7 +66,11 @@ def stop(proc: subprocess.Popen) -> str:
     return out
 
 
-def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path):
+def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path, nats_url: str, temporal_address: str):
+    """The first run starts its own NATS and Temporal; the second reuses the data directory and is given the
+    session's servers (SOUK_NATS_URL, SOUK_TEMPORAL_ADDRESS), so it starts no child, and ``--host``/``--port``
+    win over SOUK_HOST/SOUK_PORT. Its stderr is not a terminal: every log line is JSON, and a request's line
+    carries the request id the response's ``X-Request-ID`` header shows."""
     data = tmp_path / "data"
     port = find_free_port()
     proc = start(data, port)
@@ -73,16 +89,41 @@ def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path):
         out = stop(proc)
     assert creds["api_key"] in out and creds["password"] in out and f"127.0.0.1:{port}" in out
 
-    # a second run reuses the data: same credentials, no duplicate demo tenant
-    proc = start(data, port)
+    # a second run reuses the data (same credentials, no duplicate demo tenant) and the servers it is given
+    output = tmp_path / "second-run.log"
+    env = {
+        "SOUK_NATS_URL": nats_url,
+        "SOUK_TEMPORAL_ADDRESS": temporal_address,
+        "SOUK_HOST": "127.0.0.1",
+        "SOUK_LOG_LEVEL": "debug",  # request lines are debug
+        "SOUK_LOG_JSON": None,  # JSON or not is decided by stderr not being a terminal
+    }
+    env_port, port = port, find_free_port()
+    proc = start(data, env_port, "--host", "127.0.0.2", "--port", str(port), env=env, output=output)
     try:
-        wait_ready(port, proc)
-        again = json.loads((data / "demo-credentials.json").read_text())
-        assert again == creds
-        r = httpx.get(f"http://127.0.0.1:{port}/api/v1/api-keys", headers={"X-API-Key": creds["api_key"]})
+        wait_ready(port, proc, host="127.0.0.2")
+        children = [c.name() for c in psutil.Process(proc.pid).children(recursive=True)]
+        assert not [n for n in children if "nats" in n or "temporal" in n], children
+        # --host and --port won over SOUK_HOST and SOUK_PORT
+        assert not embedded.tcp_open("127.0.0.1", port) and not embedded.tcp_open("127.0.0.2", env_port)
+        assert json.loads((data / "demo-credentials.json").read_text()) == creds
+        r = httpx.get(f"http://127.0.0.2:{port}/api/v1/api-keys", headers={"X-API-Key": creds["api_key"]})
         assert r.json()["total"] == 1
+        request_id = r.headers["x-request-id"]
     finally:
         stop(proc)
+    text = output.read_text()
+    assert proc.returncode in (0, 130) and "Traceback" not in text, text[-2000:]  # 130: ended by Ctrl-C
+    assert f"NATS          {nats_url}   Temporal  {temporal_address}" in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    banner = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
+    assert banner[0].startswith("Souk is running") and len(banner) == 6, banner  # the rest is log lines, all JSON
+    # the libraries' lines too (uvicorn's here), not only Souk's own
+    assert {"event": "Application shutdown complete.", "logger": "uvicorn.error", "level": "info"} in [
+        {k: line.get(k) for k in ("event", "logger", "level")} for line in lines
+    ]
+    mine = [line for line in lines if line.get("request_id") == request_id]
+    assert [(line["event"], line["path"], line["status"]) for line in mine] == [("request", "/api/v1/api-keys", 200)]
 
 
 def test_two_instances_side_by_side(tmp_path: Path):

@@ -73,12 +73,14 @@ class ThreadOut(BaseModel):
 
 
 class HandoffIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "customer asked for a person"}]}
+    )
     reason: str = Field("handed over by a person", min_length=1, max_length=200)
 
 
 class AiAgentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"agent": "sales"}]})
     agent: Literal["sales", "support"] | None = Field(
         description="The AI agent to answer this conversation; null unassigns it."
     )

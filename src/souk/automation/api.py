@@ -58,6 +58,16 @@ class PipelineIn(BaseModel):
 
 
 class PipelinePatch(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Wholesale",
+                    "stages": [{"name": "New"}, {"name": "Quoted"}, {"name": "Won"}, {"name": "Lost"}],
+                }
+            ]
+        }
+    )
     name: str | None = Field(None, min_length=1, max_length=200)
     stages: list[StageIn] | None = Field(
         None, description="The full ordered list: stages named as before keep their id, others are added or removed."
@@ -83,6 +93,7 @@ class TeamIn(BaseModel):
 
 
 class TeamPatch(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"assignment": "round_robin", "max_open_per_agent": 20}]})
     name: str | None = Field(None, min_length=1, max_length=100)
     assignment: AssignmentMode | None = None
     max_open_per_agent: int | None = Field(None, ge=1, le=10_000)
@@ -108,21 +119,31 @@ class AgentOut(BaseModel):
 
 
 class PresenceIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"availability": "online", "max_open": 15}]})
     availability: Availability
     max_open: int | None = Field(None, ge=1, le=10_000, description="Open conversations this person takes at most.")
 
 
 class AssignIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"assignee_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}]})
     assignee_id: uuid.UUID | None = Field(None, description="A person of the tenant.")
     team_id: uuid.UUID | None = Field(None, description="A team; alone, its automatic assignment picks a member.")
 
 
 class StatusIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "snoozed", "snoozed_until": "2026-12-01T09:00:00Z"}]}
+    )
     status: ConversationStatus
     snoozed_until: datetime | None = None
 
 
 class StageMoveIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"stage_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "reason": "asked for a quote"}]
+        }
+    )
     stage_id: uuid.UUID
     reason: str | None = Field(None, max_length=200)
 

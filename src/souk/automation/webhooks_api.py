@@ -33,6 +33,7 @@ class SubscriptionIn(BaseModel):
 
 
 class SubscriptionPatch(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"events": ["order.*"], "active": False}]})
     url: HttpUrl | None = None
     events: list[str] | None = Field(None, min_length=1, max_length=100)
     description: str | None = Field(None, max_length=200)

@@ -7,7 +7,7 @@ import uuid
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -22,6 +22,7 @@ router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
 
 class ImportHistoryIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"strategy": "recent", "limit": 100}]})
     strategy: Literal["none", "new_only", "all", "recent"] = Field(
         "new_only",
         description="none: nothing; new_only: since the last import (first time: since the channel was created); "

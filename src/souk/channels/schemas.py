@@ -51,6 +51,18 @@ def channel_create_model() -> type[RootModel[Any]]:
 
 
 class ChannelPatch(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Main WhatsApp",
+                    "config": {"accessToken": "EAAG…new"},
+                    "ai_enabled": True,
+                    "default_session_timeout_minutes": 1440,
+                }
+            ]
+        }
+    )
     name: str | None = Field(None, min_length=1, max_length=200)
     config: dict[str, Any] | None = Field(
         None,
@@ -146,6 +158,7 @@ class ConfigureWebhookOut(BaseModel):
 
 
 class PipelineIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"pipeline_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}]})
     pipeline_id: uuid.UUID
 
 

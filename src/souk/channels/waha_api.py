@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from souk.channels import service, waha
 from souk.channels.models import ChannelStatus
@@ -23,6 +23,7 @@ router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
 
 class ActivateWAHAIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"session_id": "default"}]})
     session_id: str | None = Field(
         None, min_length=1, max_length=100, description="WAHA session name; default: the channel's `sessionID`."
     )

@@ -101,7 +101,10 @@ def job_out(job: ProductImportJob) -> ImportJobOut:
 async def import_products(
     response: Response,
     background: BackgroundTasks,
-    file: UploadFile = File(description="A .csv (lists separated by '|') or .json (array of products) file."),
+    file: UploadFile = File(
+        description="A .csv (lists separated by '|') or .json (array of products) file.",
+        examples=["sku,name,price,currency,stock,tags\nJK-001,Winter jacket,500,EGP,12,winter|jackets\n"],
+    ),
     ctx: Ctx = Depends(admin),
 ) -> ImportJobOut:
     fmt = format_of(file.filename, file.content_type)
@@ -308,7 +311,10 @@ async def search_documents(
     responses={422: {"description": "The file cannot be read; nothing was written"}},
 )
 async def import_documents(
-    file: UploadFile = File(description="A .md (one document per '# heading'), .csv or .json file."),
+    file: UploadFile = File(
+        description="A .md (one document per '# heading'), .csv or .json file.",
+        examples=["# Opening hours\nWe answer chats from 9 to 21.\n\n# Payment\nCash on delivery or card.\n"],
+    ),
     ctx: Ctx = Depends(admin),
 ) -> ImportReport:
     fmt = format_of(file.filename, file.content_type)

@@ -47,6 +47,7 @@ class ProductIn(Strict):
 
 
 class ProductPatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"price": "450.00", "stock": 8, "is_bestseller": True}]})
     name: str | None = Field(None, min_length=1, max_length=500)
     description: str | None = Field(None, max_length=20000)
     price: Amount | None = None
@@ -103,6 +104,24 @@ class OrderItemIn(Strict):
 
 
 class OrderIn(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                    "items": [{"product_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "quantity": 2}],
+                    "notes": "Deliver after 5 pm",
+                    "shipping_address": {
+                        "street": "12 Tahrir St",
+                        "city": "Cairo",
+                        "governorate": "Cairo",
+                        "country": "EG",
+                    },
+                    "channel_type": "whatsapp",
+                }
+            ]
+        }
+    )
     customer_id: str | None = Field(None, max_length=255, description="The customer's id (a Souk customer id).")
     instagram_user: str | None = Field(None, max_length=255, description="Legacy identifier (seed 003).")
     items: list[OrderItemIn] = Field(min_length=1, max_length=200)
@@ -114,6 +133,7 @@ class OrderIn(Strict):
 
 
 class OrderStatusIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "shipped", "notify": True}]})
     status: OrderStatus
     notify: bool = Field(False, description="Tell the customer through the order's conversation, in their language.")
 
@@ -187,6 +207,13 @@ class DocumentIn(Strict):
 
 
 class DocumentPatch(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"content": "Returns are accepted within 14 days with the receipt.", "tags": ["returns", "policy"]}
+            ]
+        }
+    )
     title: str | None = Field(None, min_length=1, max_length=500)
     content: str | None = Field(None, min_length=1, max_length=200000)
     category: str | None = Field(None, max_length=255)

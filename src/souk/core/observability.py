@@ -33,11 +33,26 @@ HTTP_LATENCY = Histogram(
 
 
 def configure_logging(level: str = "info", json: bool | None = None) -> None:
-    """JSON lines when stderr is not a terminal (production), readable colours when it is."""
+    """JSON lines when stderr is not a terminal (production), readable colours when it is.
+
+    Libraries' standard-library log records (uvicorn, NATS, Temporal, …) go through the same renderer, so a log
+    collector gets one JSON object per line, whoever wrote it."""
     if json is None:
         json = not sys.stderr.isatty()
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
-    logging.basicConfig(format="%(message)s", stream=sys.stderr, level=getattr(logging, level.upper()), force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.contextvars.merge_contextvars,
+                structlog.stdlib.add_log_level,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    logging.basicConfig(handlers=[handler], level=getattr(logging, level.upper()), force=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

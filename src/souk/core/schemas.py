@@ -67,6 +67,13 @@ class MeOut(BaseModel):
 
 
 class UserCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"email": "mona@shop.example", "name": "Mona Adel", "password": "a long passphrase", "role": "agent"}
+            ]
+        }
+    )
     email: EmailStr
     name: str = Field("", max_length=200)
     password: str = Field(min_length=8, max_length=1024)
@@ -74,6 +81,7 @@ class UserCreate(Strict):
 
 
 class UserPatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "admin", "is_active": True}]})
     name: str | None = Field(None, max_length=200)
     role: Role | None = None
     is_active: bool | None = None
@@ -81,6 +89,7 @@ class UserPatch(Strict):
 
 
 class ProjectCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Cairo store"}]})
     name: str = Field(min_length=1, max_length=200)
 
 

@@ -128,10 +128,12 @@ class CustomerList(BaseModel):
 
 
 class MergeIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"other_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7"}]})
     other_id: uuid.UUID = Field(description="The customer merged into the one in the path (it is kept, inactive).")
 
 
 class UnmergeIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"merge_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6"}]})
     merge_id: uuid.UUID | None = Field(None, description="The merge to undo; the latest one when omitted.")
 
 
@@ -174,6 +176,7 @@ class PostIn(Strict):
 
 
 class PostPatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"post_price": "450 EGP", "is_active": False}]})
     post_type: PostType | None = None
     post_content: str | None = Field(None, max_length=20000)
     post_price: str | None = Field(None, max_length=100)
@@ -212,6 +215,7 @@ class AdCampaignIn(Strict):
 
 
 class AdCampaignPatch(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"budget": "1500 EGP/day", "status": "paused"}]})
     campaign_name: str | None = Field(None, max_length=200)
     ad_content: str | None = Field(None, max_length=20000)
     target_audience: str | None = Field(None, max_length=20000)

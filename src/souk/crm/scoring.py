@@ -59,7 +59,26 @@ class StageRule(BaseModel):
 
 
 class ScoringConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "rules": [
+                        {"name": "asked the price", "signal": "price_question", "points": 20},
+                        {
+                            "name": "engaged",
+                            "signal": "inbound_messages",
+                            "points": 3,
+                            "per_unit": True,
+                            "max_points": 30,
+                        },
+                    ],
+                    "stage_rules": [{"signal": "score", "at_least": 60, "stage": "QUALIFIED"}],
+                }
+            ]
+        },
+    )
     rules: list[Rule] = Field(default_factory=list, max_length=100)
     stage_rules: list[StageRule] = Field(default_factory=list, max_length=50)
 

@@ -97,6 +97,7 @@ _UPLOAD_SCHEMA = {
         "tag": {"type": "string", "enum": ["HUMAN_AGENT"]},
         "message_thread_id": {"type": "integer"},
     },
+    "examples": [{"file": "blue-jacket.jpg", "type": "image", "caption": "The blue one, size L"}],
 }
 
 _SEND_BODY = {

@@ -236,4 +236,5 @@ class InboundEventList(BaseModel):
 
 
 class TypingIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"typing": True}]})
     typing: bool = Field(True, description="true while the person types; false when they stop, send or leave.")

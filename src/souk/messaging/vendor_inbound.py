@@ -37,7 +37,7 @@ def channel_id_of(subject: str) -> tuple[str, uuid.UUID] | None:
 
 @register("vendor-inbound")
 async def _vendor_inbound(ctx: WorkerContext) -> None:
-    while not ctx.stopping.is_set() and not ctx.bus.connected:
+    while not ctx.stopping.is_set() and not ctx.bus.ready:  # ready: connected and the streams exist
         await asyncio.sleep(0.2)
     assert ctx.bus.js is not None
     cache = ChannelCache(ctx.db)
