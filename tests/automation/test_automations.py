@@ -70,6 +70,17 @@ async def log_of(
         ({"event": "no_reply"}, "minutes", "minutes"),
         ({"actions": [{"type": "send_reply", "text": "{{customer.secret}}"}]}, "actions.0.text", "customer.secret"),
         ({"actions": [{"type": "label", "labels": ["ok"], "colour": "red"}]}, "actions.0.colour", "colour"),
+        ({"colour": "red"}, "colour", "colour"),
+        ({"actions": [{"type": "set_stage", "lead_stage": "BOGUS"}]}, "actions.0.lead_stage", "BOGUS"),
+        ({"actions": [{"type": "hand_to_ai", "agent": "nobody"}]}, "actions.0.agent", "nobody"),
+        ({"actions": [{"type": "send_reply", "template": {"language": "en"}}]}, "actions.0.template.name", ""),
+        ({"actions": [{"type": "send_reply", "template": "hello"}]}, "actions.0.template", ""),
+        ({"conditions": [{"field": "customer.stage", "op": "eq", "value": "VIP"}]}, "conditions.0.value", "VIP"),
+        (
+            {"conditions": [{"field": "conversation.status", "op": "in", "value": ["open", "closed"]}]},
+            "conditions.0.value",
+            "closed",
+        ),
     ],
 )
 async def test_a_bad_rule_is_refused_naming_what_is_wrong(
