@@ -12,7 +12,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from souk.messaging.models import Conversation
+from souk.messaging.models import Conversation, Message
 from tests.automation.conftest import conversation_of, make_user, online, say
 from tests.conftest import TenantFixture, make_tenant
 
@@ -178,3 +178,38 @@ async def test_assignment_to_another_tenants_agent_or_team_is_404(
     mine = await make_user(client, tenant, "mine")
     r = await client.put(url, json={"assignee_id": mine}, headers=tenant.headers)
     assert r.status_code == 200 and r.json()["assignee_id"] == mine
+
+
+async def test_a_session_that_timed_out_is_resolved_with_its_time_and_event(
+    client: httpx.AsyncClient, app: FastAPI, tenant: TenantFixture, telegram: dict[str, Any]
+):
+    from tests.automation.test_automations import log_of, rule
+
+    closed = await rule(
+        client,
+        tenant,
+        event="conversation.resolved",
+        conditions=[{"field": "channel.id", "op": "eq", "value": telegram["id"]}],
+        actions=[{"type": "label", "labels": ["timed-out"]}],
+    )
+    await say(client, app, telegram, 9302, "hi")
+    old = await conversation_of(client, tenant, 9302)
+    quiet = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    async with app.state.db.tenant_session(tenant.id) as s:
+        await s.execute(
+            update(Conversation)
+            .where(Conversation.id == uuid.UUID(old["id"]))
+            .values(last_activity=quiet, started_at=quiet)
+        )
+        await s.execute(update(Message).where(Message.conversation_id == uuid.UUID(old["id"])).values(timestamp=quiet))
+    await say(client, app, telegram, 9302, "back after two days")
+    got = (await client.get(f"/api/v1/conversations/{old['id']}", headers=tenant.headers)).json()
+    assert got["status"] == "resolved"
+    # resolved as of when the session (24 hours by default) ran out, not when the customer came back
+    assert datetime.fromisoformat(got["resolved_at"]) == quiet + timedelta(hours=24)
+    sla = (await client.get(f"/api/v1/conversations/{old['id']}/sla", headers=tenant.headers)).json()
+    assert sla["resolution_seconds"] == 24 * 3600
+    (entry,) = await log_of(client, tenant, old["id"], 1)  # the conversation.resolved event reached the rules
+    assert (entry["rule_id"], entry["outcome"]) == (closed["id"], "ran")
+    labels = (await client.get(f"/api/v1/conversations/{old['id']}/labels", headers=tenant.headers)).json()
+    assert labels["labels"] == ["timed-out"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -292,8 +293,16 @@ async def auto_assign(
 
 
 async def set_status(
-    session: AsyncSession, conversation: Conversation, status: str, *, snoozed_until=None, by: str
+    session: AsyncSession,
+    conversation: Conversation,
+    status: str,
+    *,
+    snoozed_until: datetime | None = None,
+    by: str,
+    at: datetime | None = None,
 ) -> None:
+    """Change the status and say so (``conversation.<status>``, or ``.reopened``); ``at`` is when a resolution
+    happened, when that is not now (a session that timed out)."""
     if status == ConversationStatus.snoozed:
         if snoozed_until is None:
             raise Unprocessable(
@@ -305,7 +314,7 @@ async def set_status(
     old = conversation.status
     conversation.status = status
     if status == ConversationStatus.resolved:
-        conversation.resolved_at = utcnow()
+        conversation.resolved_at = at or utcnow()
     if old != status:
         events.emit(
             session,
