@@ -202,3 +202,53 @@ async def test_a_bot_reply_loop_stops_at_the_first_echo(
         rows = (await s.scalars(select(Message).where(Message.channel_id == uuid.UUID(messenger["id"])))).all()
     by_sender = sorted((m.direction, m.sent_by) for m in rows)
     assert by_sender == [("inbound", "customer"), ("outbound", "native_app"), ("outbound", "souk")]
+
+
+async def test_the_rules_run_before_the_bot_a_person_rule_silences_it_and_a_hand_to_ai_rule_is_answered(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    tenant: TenantFixture,
+    telegram: dict[str, Any],
+    fakes: dict[str, Any],  # noqa: F811
+) -> None:
+    """Seed 004: automations (step 10), then the automated response (step 11), for the same message."""
+    from tests.automation.conftest import make_user
+    from tests.automation.test_automations import log_of, rule
+
+    fake: FakeTelegram = fakes["telegram"]
+    amal = await make_user(client, tenant, "amal")
+    to_amal = await rule(
+        client,
+        tenant,
+        event="message.created",
+        conditions=[{"field": "message.text", "op": "contains", "value": "manager"}],
+        actions=[{"type": "assign", "user_id": amal}],
+    )
+    to_ai = await rule(
+        client,
+        tenant,
+        event="message.created",
+        conditions=[{"field": "message.text", "op": "contains", "value": "wallet for my shop"}],
+        actions=[{"type": "hand_to_ai", "agent": "sales"}],
+    )
+    # the bot is on for the channel, but a rule gives this message's conversation to a person first: no answer
+    c7 = next(_chats)
+    await say(client, app, telegram, c7, "How much is the leather wallet? I am the store manager")
+    await sentinel(client, app, telegram, fake)
+    assert fake.messages_in(c7) == []
+    async with app.state.db.system_session() as s:
+        conv = (await s.scalars(select(Conversation).where(Conversation.external_thread_id == str(c7)))).one()
+    assert str(conv.assignee_id) == amal
+    assert [(e["rule_id"], e["outcome"]) for e in await log_of(client, tenant, str(conv.id), 2)] == [
+        (to_amal["id"], "ran"),
+        (to_ai["id"], "skipped"),
+    ]
+
+    # the bot is off for the channel (AI agents only): a rule hands the conversation to the AI agent, which then
+    # answers the very message the rule saw
+    off = {"ai_enabled": False, "ai_agents_enabled": True}
+    assert (await client.patch(f"/api/v1/channels/{telegram['id']}", json=off, headers=tenant.headers)).is_success
+    c8 = next(_chats)
+    await say(client, app, telegram, c8, "How much is the leather wallet for my shop?")
+    (answer,) = await replies(fake, c8, 1)
+    assert "199.99" in answer

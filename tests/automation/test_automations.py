@@ -82,6 +82,48 @@ async def test_a_bad_rule_is_refused_naming_what_is_wrong(
     assert words in r.json()["detail"]
 
 
+async def test_bad_values_and_unknown_keys_are_refused_at_save_naming_the_field(
+    client: httpx.AsyncClient, tenant: TenantFixture
+):
+    """Values the run would choke on are refused when the rule is saved (one tenant for all the cases: cheap)."""
+    cases = [
+        ({"colour": "red"}, "colour", "colour"),
+        ({"actions": [{"type": "set_stage", "lead_stage": "BOGUS"}]}, "actions.0.lead_stage", "BOGUS"),
+        ({"actions": [{"type": "hand_to_ai", "agent": "nobody"}]}, "actions.0.agent", "nobody"),
+        ({"actions": [{"type": "send_reply", "template": {"language": "en"}}]}, "actions.0.template.name", ""),
+        ({"actions": [{"type": "send_reply", "template": "hello"}]}, "actions.0.template", ""),
+        ({"conditions": [{"field": "customer.stage", "op": "eq", "value": "VIP"}]}, "conditions.0.value", "VIP"),
+        ({"conditions": [{"field": "channel.type", "op": "eq", "value": "fax"}]}, "conditions.0.value", "fax"),
+        (
+            {"conditions": [{"field": "conversation.status", "op": "in", "value": ["open", "closed"]}]},
+            "conditions.0.value",
+            "closed",
+        ),
+    ]
+    for body, field, words in cases:
+        full = {"name": "bad", "event": "message.created", "actions": [{"type": "resolve"}], **body}
+        for method, url in (("POST", "/api/v1/automation-rules"), ("PUT", None)):
+            if url is None:
+                kept = await rule(client, tenant, event="message.created", actions=[{"type": "resolve"}])
+                url = f"/api/v1/automation-rules/{kept['id']}"
+            r = await client.request(method, url, json=full, headers=tenant.headers)
+            assert r.status_code == 422, (body, r.text)
+            assert field in [e["field"] for e in r.json()["errors"]], (body, r.json())
+            assert words in r.json()["detail"], (body, r.json())
+            if method == "PUT":
+                assert (await client.get(url, headers=tenant.headers)).json() == kept  # unchanged
+                await client.delete(url, headers=tenant.headers)
+    assert (await client.get("/api/v1/automation-rules", headers=tenant.headers)).json() == []  # nothing stored
+    # values of a closed list compare without case, as the conditions do: accepted
+    await rule(
+        client,
+        tenant,
+        event="message.created",
+        conditions=[{"field": "channel.type", "op": "in", "value": ["Telegram", "whatsapp"]}],
+        actions=[{"type": "set_stage", "lead_stage": "QUALIFIED"}, {"type": "hand_to_ai", "agent": "sales"}],
+    )
+
+
 async def test_a_pathological_but_linear_regex_is_accepted_and_runs_fast(
     client: httpx.AsyncClient, tenant: TenantFixture
 ):

@@ -12,7 +12,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from souk.messaging.models import Conversation
+from souk.automation.models import AgentPresence
+from souk.messaging.models import Conversation, Message
 from tests.automation.conftest import conversation_of, make_user, online, say
 from tests.conftest import TenantFixture, make_tenant
 
@@ -178,3 +179,116 @@ async def test_assignment_to_another_tenants_agent_or_team_is_404(
     mine = await make_user(client, tenant, "mine")
     r = await client.put(url, json={"assignee_id": mine}, headers=tenant.headers)
     assert r.status_code == 200 and r.json()["assignee_id"] == mine
+
+
+async def test_a_session_that_timed_out_is_resolved_with_its_time_and_event(
+    client: httpx.AsyncClient, app: FastAPI, tenant: TenantFixture, telegram: dict[str, Any]
+):
+    from tests.automation.test_automations import log_of, rule
+
+    closed = await rule(
+        client,
+        tenant,
+        event="conversation.resolved",
+        conditions=[{"field": "channel.id", "op": "eq", "value": telegram["id"]}],
+        actions=[{"type": "label", "labels": ["timed-out"]}],
+    )
+    await say(client, app, telegram, 9302, "hi")
+    old = await conversation_of(client, tenant, 9302)
+    quiet = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    async with app.state.db.tenant_session(tenant.id) as s:
+        await s.execute(
+            update(Conversation)
+            .where(Conversation.id == uuid.UUID(old["id"]))
+            .values(last_activity=quiet, started_at=quiet)
+        )
+        await s.execute(update(Message).where(Message.conversation_id == uuid.UUID(old["id"])).values(timestamp=quiet))
+    await say(client, app, telegram, 9302, "back after two days")
+    got = (await client.get(f"/api/v1/conversations/{old['id']}", headers=tenant.headers)).json()
+    assert got["status"] == "resolved"
+    # resolved as of when the session (24 hours by default) ran out, not when the customer came back
+    assert datetime.fromisoformat(got["resolved_at"]) == quiet + timedelta(hours=24)
+    sla = (await client.get(f"/api/v1/conversations/{old['id']}/sla", headers=tenant.headers)).json()
+    assert sla["resolution_seconds"] == 24 * 3600
+    (entry,) = await log_of(client, tenant, old["id"], 1)  # the conversation.resolved event reached the rules
+    assert (entry["rule_id"], entry["outcome"]) == (closed["id"], "ran")
+    labels = (await client.get(f"/api/v1/conversations/{old['id']}/labels", headers=tenant.headers)).json()
+    assert labels["labels"] == ["timed-out"]
+
+
+async def test_waiting_conversations_go_to_whoever_comes_online_or_frees_a_place(
+    client: httpx.AsyncClient, app: FastAPI, tenant: TenantFixture, telegram: dict[str, Any]
+):
+    """Decision 0021: nobody online, the team's conversations wait; a person choosing online, a person whose inbox
+    says they are there (heartbeat), and a resolved conversation each hand out what waits, one per free place."""
+    amal, badr = [await make_user(client, tenant, n) for n in ("amal", "badr")]
+    team = (
+        await client.post(
+            "/api/v1/teams",
+            json={"name": "Queue", "assignment": "round_robin", "max_open_per_agent": 1, "member_ids": [amal, badr]},
+            headers=tenant.headers,
+        )
+    ).json()
+    pipeline = (
+        await client.post("/api/v1/pipelines", json={"name": "Queue", "team_id": team["id"]}, headers=tenant.headers)
+    ).json()
+    await client.post(
+        f"/api/v1/channels/{telegram['id']}/associate-pipeline",
+        json={"pipeline_id": pipeline["id"]},
+        headers=tenant.headers,
+    )
+    for chat in (9501, 9502):
+        await say(client, app, telegram, chat, "anyone there?", wait=False)
+    await say(client, app, telegram, 9503, "anyone there?")
+
+    async def assignees() -> list[str | None]:
+        return [(await conversation_of(client, tenant, c))["assignee_id"] for c in (9501, 9502, 9503)]
+
+    assert await assignees() == [None, None, None]  # nobody online: they wait with the team
+
+    await online(client, tenant, amal)  # a choice: amal takes the oldest, up to the cap
+    assert await assignees() == [amal, None, None]
+
+    # badr never chose: his open, used inbox makes him online
+    agents = {a["id"]: a for a in (await client.get("/api/v1/agents", headers=tenant.headers)).json()}
+    assert (agents[badr]["availability"], agents[badr]["automatic"]) == ("offline", True)
+    login = await client.post(
+        "/api/v1/auth/login", json={"email": agents[badr]["email"], "password": "a long password 1"}
+    )
+    assert login.status_code == 200, login.text
+    session = {"Cookie": f"souk_session={login.cookies['souk_session']}"}
+    client.cookies.clear()
+    r = await client.post("/api/v1/agents/me/heartbeat", json={"active": True}, headers=session)
+    assert r.status_code == 200 and r.json()["availability"] == "online", r.text
+    assert await assignees() == [amal, badr, None]
+
+    # amal resolves hers: the place it frees goes to the last one waiting
+    first = await conversation_of(client, tenant, 9501)
+    r = await client.put(
+        f"/api/v1/conversations/{first['id']}/status", json={"status": "resolved"}, headers=tenant.headers
+    )
+    assert r.status_code == 200
+    assert (await conversation_of(client, tenant, 9503))["assignee_id"] == amal
+
+    # an idle inbox is away, a closed one offline; a choice holds, and automatic can be chosen again
+    async with app.state.db.tenant_session(tenant.id) as s:
+        ago = datetime.now(UTC) - timedelta(minutes=6)
+        await s.execute(update(AgentPresence).where(AgentPresence.user_id == uuid.UUID(badr)).values(active_at=ago))
+    r = await client.post("/api/v1/agents/me/heartbeat", json={"active": False}, headers=session)
+    assert r.json()["availability"] == "away"
+    async with app.state.db.tenant_session(tenant.id) as s:
+        await s.execute(update(AgentPresence).where(AgentPresence.user_id == uuid.UUID(badr)).values(seen_at=ago))
+    agents = {a["id"]: a for a in (await client.get("/api/v1/agents", headers=tenant.headers)).json()}
+    assert agents[badr]["availability"] == "offline"
+    url = f"/api/v1/agents/{badr}/availability"
+    r = await client.put(url, json={"availability": "away"}, headers=session)
+    assert (r.json()["availability"], r.json()["automatic"]) == ("away", False)
+    r = await client.post("/api/v1/agents/me/heartbeat", json={"active": True}, headers=session)
+    assert r.json()["availability"] == "away"
+    r = await client.put(url, json={"automatic": True}, headers=session)
+    assert (r.json()["availability"], r.json()["automatic"]) == ("online", True)
+    for bad, field in (({}, "availability"), ({"availability": "busy"}, "availability"), ({"mood": "x"}, "mood")):
+        r = await client.put(url, json=bad, headers=session)
+        assert r.status_code == 422 and field in [e["field"] for e in r.json()["errors"]], r.text
+    r = await client.put(f"/api/v1/agents/{amal}/availability", json={"availability": "offline"}, headers=session)
+    assert r.status_code == 403  # an agent sets only their own

@@ -78,6 +78,20 @@ async def test_canned_responses_expand_shortcuts_and_render_customer_variables(
         "/api/v1/canned-responses", json={"shortcut": "x", "content": "{{customer.password}}"}, headers=tenant.headers
     )
     assert bad.status_code == 422 and "customer.password" in bad.json()["detail"]
+    r = await client.post(
+        "/api/v1/canned-responses", json={"shortcut": "bye", "content": "Bye!"}, headers=tenant.headers
+    )
+    assert r.status_code == 201
+    taken = await client.put(
+        "/api/v1/canned-responses/greet", json={"shortcut": "/bye", "content": "Hi"}, headers=tenant.headers
+    )
+    assert taken.status_code == 409 and taken.json()["errors"][0]["field"] == "shortcut", taken.text
+    listed = (await client.get("/api/v1/canned-responses", headers=tenant.headers)).json()
+    assert {c["shortcut"]: c["content"] for c in listed}["greet"].startswith("Hello")  # unchanged
+    r = await client.put(
+        "/api/v1/canned-responses/greet", json={"shortcut": "hello", "content": "Hi"}, headers=tenant.headers
+    )
+    assert r.status_code == 200 and r.json()["shortcut"] == "hello"
 
 
 async def test_unread_counts_per_agent_drop_after_reading(

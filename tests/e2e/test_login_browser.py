@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from playwright.async_api import expect
+from sqlalchemy import select
 
+from souk.automation.models import AgentPresence
 from tests.conftest import TenantFixture
 from tests.e2e.browser import chromium, screenshot_path, serve
 
@@ -29,6 +32,17 @@ async def test_login_and_logout_in_chromium(app, tenant: TenantFixture):
         await page.click("button[type=submit]")
         await page.wait_for_url("**/inbox")
         assert tenant.owner_email in await page.inner_text("#me")
+        # in Souk and using it: online without choosing (decision 0021); a choice in the top bar is saved and holds
+        presence = page.locator(".presence")
+        await expect(presence).to_have_attribute("data-availability", "online")
+        await expect(page.locator("#presence option").first).to_have_text("Automatic (online)")
+        await page.select_option("#presence", "away")
+        await expect(presence).to_have_attribute("data-availability", "away")
+        async with app.state.db.tenant_session(tenant.id) as s:
+            row = await s.scalar(select(AgentPresence).where(AgentPresence.user_id == tenant.owner_id))
+        assert row is not None and (row.availability, row.automatic) == ("away", False)
+        await page.select_option("#presence", "auto")
+        await expect(presence).to_have_attribute("data-availability", "online")
         await page.screenshot(path=screenshot_path("inbox-after-login"))
         await page.click("#logout")
         await page.wait_for_url("**/login")

@@ -1,14 +1,19 @@
 """Automatic replies: the agent answers inbound customer messages on channels with ``ai_enabled`` (or on
 conversations an automation gave to an AI agent, on channels with ``ai_agents_enabled``), through the outbound path.
 
-A durable consumer of ``message.created``. For each inbound text from a customer it checks, in order: the channel
-lets the bot answer; no person has the conversation (a handoff or an assignee silences the bot until released); the
-tenant's hours allow it; the conversation's reply budget is not spent. Then it shows "typing…", asks the agent, and
-queues the reply split to the platform's text limit, each part under the idempotency key
-``agent:<message id>:<part>``. The turn is unique per inbound message, so a redelivered event neither asks the
-model again nor sends a second reply. Messages more than an hour old (imported history, a backlog after an
-outage) are not answered. Echoes of our own sends, other bots and the business's own app are never
-answered: only ``direction=inbound, sent_by=customer`` messages are.
+Seed 004 orders the steps of an inbound message: automations (step 10), then the automated response (step 11). So
+the responder does not read ``message.created`` itself: the automation engine, once the tenant's rules for the event
+have run and committed, hands the message on (:func:`after_rules`, a ``work.ai-reply`` id). A "hand to AI" rule has
+given the conversation to the bot before the bot looks, and an "assign to a person" rule has silenced it. Replies go
+out one message at a time, in the order the messages came, as they did when the responder read the events.
+
+For each inbound text from a customer it checks, in order: the channel lets the bot answer; no person has the
+conversation (a handoff or an assignee silences the bot until released); the tenant's hours allow it; the
+conversation's reply budget is not spent. Then it shows "typing…", asks the agent, and queues the reply split to the
+platform's text limit, each part under the idempotency key ``agent:<message id>:<part>``. The turn is unique per
+inbound message, so a redelivered id neither asks the model again nor sends a second reply. Messages more than an
+hour old (imported history, a backlog after an outage) are not answered. Echoes of our own sends, other bots and the
+business's own app are never answered: only ``direction=inbound, sent_by=customer`` messages are.
 """
 
 from __future__ import annotations
@@ -27,8 +32,7 @@ from souk.agent import config, service
 from souk.agent.language import detect
 from souk.agent.models import AgentTurn
 from souk.agent.templates import Templates
-from souk.bus.subscribe import consume_events
-from souk.bus.work import enqueue
+from souk.bus.work import ConsumerSpec, consume, enqueue
 from souk.channels.models import Channel, ChannelStatus
 from souk.channels.service import client_for
 from souk.core.errors import SoukError
@@ -38,8 +42,8 @@ from souk.messaging.models import Conversation, Message
 from souk.messaging.outbound import Sender, SendMessageIn, queue_message, rules_for
 from souk.worker import WorkerContext, register
 
+KIND = "ai-reply"  # work.ai-reply: "<tenant id>:<message id>", sent by the automation engine after the rules
 DURABLE = "ai-responder"
-SUBJECTS = ["souk.*.message.created"]
 #: message types with words the agent can read (a photo's caption counts: it is the message's text)
 #: older messages are not answered (history imports, a backlog after a long outage)
 STALE_AFTER = timedelta(hours=1)
@@ -72,18 +76,16 @@ class Responder:
         self.http = http
         self._indicators: set[asyncio.Task[None]] = set()
 
-    async def handle(self, event: dict[str, Any]) -> None:
-        data = event.get("data") or {}
-        if data.get("direction") != "inbound" or data.get("sent_by") != "customer" or not event.get("tenant_id"):
-            return
-        tenant_id, message_id = uuid.UUID(event["tenant_id"]), uuid.UUID(data["message_id"])
+    async def handle(self, work_id: str) -> None:
+        tenant, _, message_ref = work_id.partition(":")
+        tenant_id, message_id = uuid.UUID(tenant), uuid.UUID(message_ref)
         queued: list[uuid.UUID] = []
         async with self.ctx.db.tenant_session(tenant_id) as session:
-            if data.get("channel_id") and not await self._may_answer_on(session, uuid.UUID(data["channel_id"])):
-                return  # most messages, on most channels: one light query, no message, no secrets decrypted
             message = await session.get(Message, message_id)
             if (
                 message is None
+                or message.direction != "inbound"
+                or message.sent_by != "customer"
                 or message.message_type not in ANSWERED_TYPES
                 or not (message.message_text or "").strip()
             ):
@@ -192,8 +194,27 @@ class Responder:
         task.add_done_callback(self._indicators.discard)
 
 
+async def after_rules(ctx: WorkerContext, event: dict[str, Any]) -> None:
+    """The automation engine's last step for an event: an inbound customer message on a channel where the bot may
+    answer goes to the responder. Called after the rules' transaction committed and before the event is
+    acknowledged, so a crash in between hands the message on again (the responder answers each message once)."""
+    data = event.get("data") or {}
+    if event.get("type") != "message.created" or not event.get("tenant_id") or not data.get("message_id"):
+        return
+    if data.get("direction") != "inbound" or data.get("sent_by") != "customer":
+        return
+    tenant_id = uuid.UUID(event["tenant_id"])
+    if data.get("channel_id"):
+        async with ctx.db.tenant_session(tenant_id) as session:
+            if not await Responder._may_answer_on(session, uuid.UUID(data["channel_id"])):
+                return  # most messages, on most channels: one light query, nothing queued
+    await enqueue(ctx.bus, KIND, f"{tenant_id}:{data['message_id']}")
+
+
 @register("ai-responder")
 async def _ai_responder(ctx: WorkerContext) -> None:
     async with httpx.AsyncClient(timeout=30.0) as http:
         responder = Responder(ctx, http)
-        await consume_events(ctx.bus, ctx.stopping, durable=DURABLE, subjects=SUBJECTS, handler=responder.handle)
+        # one at a time: a customer's messages are answered in the order they came
+        spec = ConsumerSpec(kind=KIND, durable=DURABLE, handler=responder.handle, batch=8, concurrency=1)
+        await consume(ctx.bus, spec, ctx.stopping)

@@ -28,6 +28,7 @@ from souk.core.auth import Ctx, admin, agent
 from souk.core.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
 from souk.core.models import Project, Role, User
 from souk.core.service import default_project
+from souk.db.types import utcnow
 from souk.messaging.api import conversation_or_404, render_conversation
 from souk.messaging.models import Conversation, ConversationStatus
 from souk.messaging.schemas import ConversationOut
@@ -113,15 +114,24 @@ class AgentOut(BaseModel):
     email: str
     name: str
     role: str
-    availability: str
+    availability: str = Field(description="online, away or offline, now (automatic: from the person's inbox).")
+    automatic: bool = Field(description="Availability follows the web inbox (online while used) until chosen.")
     max_open: int | None
     open_conversations: int
 
 
 class PresenceIn(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"availability": "online", "max_open": 15}]})
-    availability: Availability
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"availability": "online", "max_open": 15}]}
+    )
+    availability: Availability | None = Field(None, description="A choice that holds until changed.")
+    automatic: bool | None = Field(None, description="true: back to following the web inbox (online while used).")
     max_open: int | None = Field(None, ge=1, le=10_000, description="Open conversations this person takes at most.")
+
+
+class HeartbeatIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    active: bool = Field(True, description="The person used the inbox since the last heartbeat.")
 
 
 class AssignIn(BaseModel):
@@ -392,19 +402,10 @@ async def run_auto_assign(team_id: uuid.UUID, ctx: Ctx = Depends(admin)) -> Auto
     team = await _team(ctx, team_id)
     if team.assignment == AssignmentMode.manual:
         raise Conflict("this team assigns by hand; set assignment to round_robin or least_open")
-    waiting = (
-        await ctx.session.scalars(
-            select(Conversation)
-            .where(
-                Conversation.team_id == team.id,
-                Conversation.assignee_id.is_(None),
-                Conversation.status.in_(routing.OPEN_STATUSES),
-            )
-            .order_by(Conversation.last_activity, Conversation.id)
-        )
-    ).all()
-    assigned = await routing.auto_assign(ctx.session, team, waiting)
-    return AutoAssignOut(assigned=assigned, waiting=len(waiting) - assigned)
+    assigned = await routing.drain(ctx.session, team)
+    await ctx.session.flush()
+    left = await ctx.session.scalar(select(func.count()).select_from(routing.waiting(team).subquery()))
+    return AutoAssignOut(assigned=assigned, waiting=int(left or 0))
 
 
 # -- agents ------------------------------------------------------------------------------------------------------
@@ -424,13 +425,15 @@ async def _agents(ctx: Ctx, user_ids: list[uuid.UUID] | None = None) -> list[Age
             )
         ).all()
     )
+    now = utcnow()
     return [
         AgentOut(
             id=u.id,
             email=u.email,
             name=u.name,
             role=str(u.role),
-            availability=p.availability if p else Availability.offline,
+            availability=routing.effective(p, now),
+            automatic=p.automatic if p else True,
             max_open=p.max_open if p else None,
             open_conversations=int(counts.get(u.id, 0)),
         )
@@ -452,15 +455,60 @@ async def set_availability(user_id: uuid.UUID, body: PresenceIn, ctx: Ctx = Depe
     user = await routing.agent_user(ctx.session, user_id)
     if ctx.principal.role.rank < Role.admin.rank and ctx.principal.user_id != user.id:
         raise Forbidden("agents set only their own availability")
-    presence = await ctx.session.scalar(select(AgentPresence).where(AgentPresence.user_id == user.id))
-    if presence is None:
-        presence = AgentPresence(user_id=user.id)
-        ctx.session.add(presence)
-    presence.availability = body.availability
+    if body.availability is None and body.automatic is None and "max_open" not in body.model_fields_set:
+        raise Unprocessable(
+            "say what to set", errors=[field_error("availability", "online, away or offline (or automatic: true)")]
+        )
+    if body.availability is not None and body.automatic:
+        raise Unprocessable(
+            "a choice and automatic exclude each other",
+            errors=[field_error("automatic", "give availability or automatic: true, not both")],
+        )
+    presence, before = await _presence(ctx, user.id)
+    if body.availability is not None:
+        presence.availability, presence.automatic = body.availability, False
+    elif body.automatic is not None:
+        presence.automatic = body.automatic
+        if not body.automatic:  # keep what the inbox last made of it, as a choice
+            presence.availability = before
     if "max_open" in body.model_fields_set:
         presence.max_open = body.max_open
+    return await _presence_changed(ctx, presence, before, new_cap="max_open" in body.model_fields_set)
+
+
+@router.post(
+    "/agents/me/heartbeat",
+    summary="The web inbox is open (and used): keeps an automatic availability online, or away once idle",
+    response_model=AgentOut,
+)
+async def heartbeat(body: HeartbeatIn, ctx: Ctx = Depends(agent)) -> AgentOut:
+    if ctx.principal.user_id is None:
+        raise Forbidden("only a person signed in has a presence")
+    user = await routing.agent_user(ctx.session, ctx.principal.user_id)
+    presence, before = await _presence(ctx, user.id)
+    now = utcnow()
+    presence.seen_at = now
+    if body.active:
+        presence.active_at = now
+    return await _presence_changed(ctx, presence, before)
+
+
+async def _presence(ctx: Ctx, user_id: uuid.UUID) -> tuple[AgentPresence, str]:
+    """The person's presence row (made on first need, automatic) and their availability before the change."""
+    presence = await ctx.session.scalar(select(AgentPresence).where(AgentPresence.user_id == user_id))
+    if presence is None:
+        presence = AgentPresence(user_id=user_id, availability=Availability.offline, automatic=True)
+        ctx.session.add(presence)
+        return presence, Availability.offline
+    return presence, routing.effective(presence)
+
+
+async def _presence_changed(ctx: Ctx, presence: AgentPresence, before: str, *, new_cap: bool = False) -> AgentOut:
+    """Save; someone who just came online (or has a new cap) takes what waits for them in their teams."""
     await ctx.session.flush()
-    (out,) = await _agents(ctx, [user.id])
+    if routing.effective(presence) == Availability.online and (before != Availability.online or new_cap):
+        await routing.drain_teams_of(ctx.session, presence.user_id)
+    (out,) = await _agents(ctx, [presence.user_id])
     return out
 
 

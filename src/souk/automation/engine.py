@@ -25,6 +25,7 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.agent import config as agent_config
+from souk.agent import responder
 from souk.agent import service as agent_service
 from souk.agent.language import detect
 from souk.automation import interest, routing, tools, webhooks
@@ -488,6 +489,7 @@ async def _automations(ctx: WorkerContext) -> None:
 
         async def handle(event: dict[str, Any]) -> None:
             await handle_event(ctx, http, event)
+            await responder.after_rules(ctx, event)  # seed 004: automations (step 10), then the bot (step 11)
 
         await consume_events(ctx.bus, ctx.stopping, durable=DURABLE, subjects=SUBJECTS, handler=handle)
 

@@ -79,12 +79,19 @@ class Availability(enum.StrEnum):
 
 
 class AgentPresence(UUIDPk, TenantScoped, Base):
-    """A person's availability and open-conversation cap (no row: offline, no cap)."""
+    """A person's availability and open-conversation cap (no row: offline, no cap).
+
+    ``automatic`` (until the person chooses): availability follows the web inbox's heartbeats, ``seen_at`` (the inbox
+    is open) and ``active_at`` (the person used it); see :func:`souk.automation.routing.effective`. A choice
+    (``availability``) holds until it is changed or set back to automatic."""
 
     __tablename__ = "agent_presence"
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     availability: Mapped[str] = mapped_column(String(16), default=Availability.offline)
     max_open: Mapped[int | None] = mapped_column(Integer)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    seen_at: Mapped[datetime | None]
+    active_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -205,6 +206,26 @@ async def assign(
     emit_assigned(session, conversation, by)
 
 
+#: automatic availability (decision 0021): online while the person used the inbox within ``IDLE``, away while it is
+#: open (a heartbeat within ``GONE``; the inbox beats every minute) without use, offline once it is closed
+IDLE = timedelta(minutes=5)
+GONE = timedelta(minutes=2, seconds=30)
+
+
+def effective(presence: AgentPresence | None, now: datetime | None = None) -> str:
+    """A person's availability now: their choice, else what their inbox's heartbeats say (no row: offline)."""
+    if presence is None:
+        return Availability.offline
+    if not presence.automatic:
+        return presence.availability
+    now = now or utcnow()
+    if presence.active_at is not None and presence.active_at >= now - IDLE:
+        return Availability.online
+    if presence.seen_at is not None and presence.seen_at >= now - GONE:
+        return Availability.away
+    return Availability.offline
+
+
 @dataclass
 class Candidate:
     user_id: uuid.UUID
@@ -220,13 +241,14 @@ async def candidates(session: AsyncSession, team: Team) -> list[Candidate]:
     """The team's members who are online, with their open-conversation counts and caps, in a stable order."""
     rows = (
         await session.execute(
-            select(TeamMember.user_id, AgentPresence.availability, AgentPresence.max_open)
+            select(TeamMember.user_id, AgentPresence)
             .join(User, User.id == TeamMember.user_id)
             .outerjoin(AgentPresence, AgentPresence.user_id == TeamMember.user_id)
             .where(TeamMember.team_id == team.id, User.is_active.is_(True))
         )
     ).all()
-    online = [(uid, cap) for uid, avail, cap in rows if avail == Availability.online]
+    now = utcnow()
+    online = [(uid, p.max_open) for uid, p in rows if effective(p, now) == Availability.online]
     if not online:
         return []
     counts = dict(
@@ -288,12 +310,65 @@ async def auto_assign(
     return assigned
 
 
+def waiting(team: Team):
+    """The team's open conversations that nobody has: no person, no AI agent (oldest activity first)."""
+    return (
+        select(Conversation)
+        .where(
+            Conversation.team_id == team.id,
+            Conversation.assignee_id.is_(None),
+            Conversation.ai_agent.is_(None),
+            Conversation.status.in_(OPEN_STATUSES),
+        )
+        .order_by(Conversation.last_activity, Conversation.id)
+    )
+
+
+async def drain(session: AsyncSession, team: Team) -> int:
+    """Give the team's waiting conversations to its online members while they have room; returns how many.
+
+    Called when room appears: a member comes online, a member's conversation is resolved or snoozed, or an admin
+    asks. Only as many conversations are read as there are free places."""
+    if team.assignment == AssignmentMode.manual:
+        return 0
+    pool = await candidates(session, team)
+    if not pool:
+        return 0
+    room = None if any(c.cap is None for c in pool) else sum(max(0, c.cap - c.open_count) for c in pool)  # type: ignore[operator]
+    if room == 0:
+        return 0
+    stmt = waiting(team) if room is None else waiting(team).limit(room)
+    return await auto_assign(session, team, (await session.scalars(stmt)).all())
+
+
+async def drain_teams_of(session: AsyncSession, user_id: uuid.UUID) -> int:
+    """Room appeared for this person: drain each of their teams that assigns automatically."""
+    teams = (
+        await session.scalars(
+            select(Team)
+            .join(TeamMember, TeamMember.team_id == Team.id)
+            .where(TeamMember.user_id == user_id, Team.assignment != AssignmentMode.manual)
+            .order_by(Team.name)
+        )
+    ).all()
+    return sum([await drain(session, team) for team in teams])
+
+
 # -- status ------------------------------------------------------------------------------------------------------
 
 
 async def set_status(
-    session: AsyncSession, conversation: Conversation, status: str, *, snoozed_until=None, by: str
+    session: AsyncSession,
+    conversation: Conversation,
+    status: str,
+    *,
+    snoozed_until: datetime | None = None,
+    by: str,
+    at: datetime | None = None,
 ) -> None:
+    """Change the status and say so (``conversation.<status>``, or ``.reopened``); ``at`` is when a resolution
+    happened, when that is not now (a session that timed out). A conversation that stops counting towards its
+    assignee's load (resolved, snoozed) frees a place: the assignee's teams hand out what waits for one."""
     if status == ConversationStatus.snoozed:
         if snoozed_until is None:
             raise Unprocessable(
@@ -305,7 +380,7 @@ async def set_status(
     old = conversation.status
     conversation.status = status
     if status == ConversationStatus.resolved:
-        conversation.resolved_at = utcnow()
+        conversation.resolved_at = at or utcnow()
     if old != status:
         events.emit(
             session,
@@ -313,6 +388,9 @@ async def set_status(
             f"conversation.{status if status != 'open' else 'reopened'}",
             {"conversation_id": str(conversation.id), "from": old, "to": status, "by": by},
         )
+    if old in OPEN_STATUSES and status not in OPEN_STATUSES and conversation.assignee_id is not None:
+        await session.flush()  # the conversation no longer counts towards its assignee's load
+        await drain_teams_of(session, conversation.assignee_id)
 
 
 async def wake_snoozed(session: AsyncSession, now=None) -> int:

@@ -1,7 +1,9 @@
 """Automation rules: what a rule may listen to, test and do, and the checks made when one is saved.
 
 A rule is ``{event, conditions: [{field, op, value}], actions: [{type, …}]}``. Everything is checked at save time: an
-unknown event, field, operator or action is a 422 naming it (``conditions.2.field``); a regular expression must
+unknown event, field, operator, action or key is a 422 naming it (``conditions.2.field``), and so is a value from
+a closed list that is not in it (a lead stage, an AI agent, a channel type) or a template the send path would refuse,
+so a rule never fails at run time on what could have been said at save; a regular expression must
 compile under RE2, which runs in time linear in the text (no backtracking), so a pattern that would need
 backtracking (back-references, look-around) is refused rather than allowed to run for ever.
 """
@@ -14,10 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import re2
+from pydantic import ValidationError
 
 from souk.agent.config import parse_hours
 from souk.automation.tools import check_label, check_variables
-from souk.core.errors import Unprocessable, field_error
+from souk.channels.models import ChannelType
+from souk.core.errors import Unprocessable, field_error, validation_errors
+from souk.messaging.models import ConversationStatus, LeadStage
+from souk.messaging.outbound import TemplateIn
 
 #: rule events and the domain events that raise them
 EVENTS = {
@@ -63,6 +69,16 @@ ACTIONS: dict[str, dict[str, bool]] = {
     "send_webhook": {"subscription_id": True},
     "snooze": {"minutes": True},
     "resolve": {},
+}
+
+#: the AI agents a conversation can be handed to (as ``PUT /conversations/{id}/ai-agent`` takes them)
+AI_AGENTS = ("sales", "support")
+
+#: condition fields whose values come from a closed list: a value outside it could never match, so it is refused
+ENUM_VALUES: dict[str, tuple[str, ...]] = {
+    "channel.type": tuple(ChannelType),
+    "customer.stage": tuple(LeadStage),
+    "conversation.status": tuple(ConversationStatus),
 }
 
 MAX_REGEX = 500
@@ -130,6 +146,12 @@ def _check_condition(i: int, cond: Any, p: Problems) -> None:
             )
     elif value is None or (isinstance(value, str) and not value and op != "eq"):
         p.add(f"{where}.value", "required")
+    elif field in ENUM_VALUES:
+        allowed = ENUM_VALUES[field]
+        known = {a.casefold() for a in allowed}  # conditions compare without case
+        wrong = [v for v in (value if isinstance(value, list) else [value]) if str(v).casefold() not in known]
+        if wrong:
+            p.add(f"{where}.value", f"{field} is one of {', '.join(allowed)}, not {wrong[0]!r}")
 
 
 def _check_action(i: int, action: Any, p: Problems) -> None:
@@ -157,11 +179,15 @@ def _check_action(i: int, action: Any, p: Problems) -> None:
         p.add(f"{where}.user_id", "name a user_id or a team_id")
     if kind == "set_stage" and not (action.get("stage_id") or action.get("lead_stage")):
         p.add(f"{where}.stage_id", "name a stage_id (pipeline) or a lead_stage (customer)")
+    if kind == "set_stage" and action.get("lead_stage") is not None and action["lead_stage"] not in tuple(LeadStage):
+        p.add(f"{where}.lead_stage", f"one of {', '.join(LeadStage)}, not {action['lead_stage']!r}")
+    if kind == "hand_to_ai" and action.get("agent") not in (None, "", *AI_AGENTS):
+        p.add(f"{where}.agent", f"one of {', '.join(AI_AGENTS)}, not {action['agent']!r}")
     if kind == "send_reply":
         if sum(bool(action.get(k)) for k in ("text", "canned", "template")) != 1:
             p.add(f"{where}.text", "give one of text, canned (a shortcut) or template (a WhatsApp template)")
-        if action.get("template") is not None and not isinstance(action["template"], dict):
-            p.add(f"{where}.template", "a template object {name, language, components}")
+        if action.get("template") is not None:
+            _check_template(f"{where}.template", action["template"], p)
         if action.get("text"):
             try:
                 check_variables(str(action["text"]), f"{where}.text")
@@ -181,6 +207,18 @@ def _check_action(i: int, action: Any, p: Problems) -> None:
             p.add(f"{where}.target", "conversation or customer")
     if kind == "snooze" and not (isinstance(action.get("minutes"), int) and 0 < action["minutes"] <= 525_600):
         p.add(f"{where}.minutes", "whole minutes, 1 to a year")
+
+
+def _check_template(where: str, template: Any, p: Problems) -> None:
+    """The template as the send path will read it (``TemplateIn``), so a rule never fails on it at run time."""
+    if not isinstance(template, dict):
+        p.add(where, "a template object {name, language, components}")
+        return
+    try:
+        TemplateIn.model_validate(template)
+    except ValidationError as exc:
+        for err in validation_errors(list(exc.errors())):
+            p.add(f"{where}.{err['field']}", err["message"])
 
 
 def validate(event: str, conditions: list[Any], actions: list[Any], minutes: int | None) -> None:

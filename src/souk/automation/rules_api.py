@@ -37,6 +37,7 @@ EXAMPLE_ACTIONS = [
 
 
 class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, examples=["Price questions"])
     event: str = Field(examples=["message.created"], description=f"One of: {', '.join(rules.EVENTS)}.")
     conditions: list[dict[str, Any]] = Field(default_factory=list, examples=[EXAMPLE_CONDITIONS])

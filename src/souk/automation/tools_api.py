@@ -235,19 +235,27 @@ async def list_canned(ctx: Ctx = Depends(agent)) -> list[CannedOut]:
 async def create_canned(body: CannedIn, ctx: Ctx = Depends(agent)) -> CannedOut:
     tools.check_variables(body.content)
     shortcut = body.shortcut.lstrip("/")
-    if await ctx.session.scalar(select(CannedResponse.id).where(CannedResponse.shortcut == shortcut)):
-        raise Conflict(f"/{shortcut} exists", errors=[field_error("shortcut", "taken")])
+    await _shortcut_free(ctx, shortcut)
     row = CannedResponse(shortcut=shortcut, content=body.content)
     ctx.session.add(row)
     await ctx.session.flush()
     return CannedOut.model_validate(row)
 
 
+async def _shortcut_free(ctx: Ctx, shortcut: str) -> None:
+    """A shortcut names one canned response per tenant: taking a used one is a 409, not the unique index's 500."""
+    if await ctx.session.scalar(select(CannedResponse.id).where(CannedResponse.shortcut == shortcut)):
+        raise Conflict(f"/{shortcut} exists", errors=[field_error("shortcut", "taken")])
+
+
 @router.put("/canned-responses/{shortcut}", summary="Replace a canned response's text", response_model=CannedOut)
 async def update_canned(shortcut: str, body: CannedIn, ctx: Ctx = Depends(agent)) -> CannedOut:
     tools.check_variables(body.content)
     row = await tools.canned_by_shortcut(ctx.session, shortcut)
-    row.shortcut, row.content = body.shortcut.lstrip("/"), body.content
+    wanted = body.shortcut.lstrip("/")
+    if wanted != row.shortcut:
+        await _shortcut_free(ctx, wanted)
+    row.shortcut, row.content = wanted, body.content
     await ctx.session.flush()
     return CannedOut.model_validate(row)
 

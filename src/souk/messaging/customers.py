@@ -105,7 +105,12 @@ async def conversation_for(
     if conv is not None and inbound and at - conv.last_activity > timeout:
         conv.is_active = False
         if conv.status != ConversationStatus.resolved:
-            conv.status = ConversationStatus.resolved
+            from souk.automation.routing import set_status  # routing builds on messaging
+
+            # resolved like any other (resolved_at, a conversation.resolved event for SLA, rules and webhooks), as
+            # of the moment the session ran out rather than now, so an old thread does not count its silence
+            ended = min(conv.last_activity + timeout, at)
+            await set_status(session, conv, ConversationStatus.resolved, by="session timeout", at=ended)
         await session.flush()
         conv = None
     if conv is not None:
