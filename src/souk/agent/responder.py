@@ -76,6 +76,8 @@ class Responder:
         data = event.get("data") or {}
         if data.get("direction") != "inbound" or data.get("sent_by") != "customer" or not event.get("tenant_id"):
             return
+        if data.get("imported"):
+            return  # imported history: nobody waits on an answer
         tenant_id, message_id = uuid.UUID(event["tenant_id"]), uuid.UUID(data["message_id"])
         queued: list[uuid.UUID] = []
         async with self.ctx.db.tenant_session(tenant_id) as session:

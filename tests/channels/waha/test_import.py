@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import time
 
+import pytest
+from sqlalchemy import select
+
+from souk.core.models import DomainEvent
+from souk.messaging.models import Message
 from tests.channels.conftest import configs, fakes  # noqa: F401 - the session-wide fakes for other channel types
 from tests.channels.waha.conftest import count_messages, create_waha_channel, load_channel, wait_progress
+from tests.support.fakes.waha import wamessage
 from tests.support.webhooks import wait_idle
 
 
@@ -23,15 +30,44 @@ async def _start(client, tenant, channel, **body) -> dict:
     return r.json()
 
 
+async def _replies_sent(app, waha, n: int) -> None:
+    """Until the fake WAHA got ``n`` sends and Souk recorded each send's WAHA id (so an import meets it as ours)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        async with app.state.db.system_read_session() as s:
+            ids = (await s.scalars(select(Message.external_id).where(Message.sent_by == "souk"))).all()
+        if len(waha.sent) >= n and len([i for i in ids if i]) >= n:
+            assert len(waha.sent) == n, waha.sent
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{len(waha.sent)} replies sent, {n} expected")
+
+
 async def test_import_all_stores_each_message_once_and_reports_progress(client, tenant, app, waha):
+    """Also: imported history answers no rule (a send_reply rule answers live messages only), and a page WAHA
+    answers short in the middle of a chat does not end that chat's import."""
     channel = await _connected_channel(client, tenant, waha)
+    r = await client.post(
+        "/api/v1/automation-rules",
+        headers=tenant.headers,
+        json={
+            "name": "thanks",
+            "event": "message.created",
+            "conditions": [{"field": "message.direction", "op": "eq", "value": "inbound"}],
+            "actions": [{"type": "send_reply", "text": "Thanks, we are on it"}],
+        },
+    )
+    assert r.status_code == 201, r.text
     chats = [waha.add_chat(f"8490000{i:04d}@c.us", 120, from_me_every=5) for i in range(3)]
     waha.add_chat("status@broadcast", 4)  # stories are not conversations
-    # one message also arrived live before the import: stored once
+    # chat 1's first page (its newest 50) comes back with 45: a short page mid-chat, not its end
+    waha.dropped_from_pages.update(m["id"] for m in chats[1][100:105])
+    # one message also arrived live before the import: stored once, and answered by the rule
     (live,) = await waha.emit("message", chats[0][7], client=client)
     assert live.status_code == 200, live.text
     await wait_idle(app)
-    assert await count_messages(app, channel["id"]) == 1
+    await _replies_sent(app, waha, 1)
+    assert await count_messages(app, channel["id"]) == 2
 
     started = await _start(client, tenant, channel, strategy="all", limit=50)
     assert started["success"] is True and started["message"] == "History import started in background"
@@ -40,19 +76,35 @@ async def test_import_all_stores_each_message_once_and_reports_progress(client, 
     done = await wait_progress(client, tenant, channel["id"], started["workflow_id"], {"completed", "failed"})
     assert done["state"] == "completed", done
     assert (done["chats_done"], done["chats_total"]) == (3, 3)
-    assert (done["messages_done"], done["messages_total"], done["messages_imported"]) == (360, 360, 359)
+    # 3 × 120, less the 5 WAHA filtered out, plus the rule's reply (met as our own send: seen, not imported)
+    assert (done["messages_done"], done["messages_total"], done["messages_imported"]) == (356, 356, 354)
     assert done["errors"] == [] and done["error_count"] == 0
     assert done["started_at"] and done["finished_at"]
-    assert await count_messages(app, channel["id"]) == 360
+    assert await count_messages(app, channel["id"]) == 356
     stored = await load_channel(app, channel["id"])
     assert stored.config["importCompleted"] is True
     assert stored.config["lastImport"]["state"] == "completed"
+    async with app.state.db.system_read_session() as s:
+        created = (
+            await s.scalars(select(DomainEvent.payload).where(DomainEvent.event_type == "message.created"))
+        ).all()
+    marked = [p for p in created if p.get("imported")]
+    assert len(marked) == 354 and {p["source"] for p in marked} == {"history_import"}
 
     again = await _start(client, tenant, channel, strategy="all", limit=100)  # idempotent: nothing new
     assert again["workflow_id"].endswith("-2")
     done = await wait_progress(client, tenant, channel["id"], again["workflow_id"], {"completed", "failed"})
     assert (done["state"], done["messages_imported"]) == ("completed", 0)
-    assert await count_messages(app, channel["id"]) == 360
+    assert await count_messages(app, channel["id"]) == 356
+
+    # a live message after the import is answered; the rule consumer, which takes events in order, met the 354
+    # imported ones before it and answered none of them
+    (live,) = await waha.emit(
+        "message", wamessage(chats[2][0]["from"], "still there?", me_id=waha.me_id), client=client
+    )
+    assert live.status_code == 200, live.text
+    await _replies_sent(app, waha, 2)
+    assert [m["to"] for m in waha.sent] == [chats[0][7]["from"], chats[2][0]["from"]]
 
 
 @pytest.mark.parametrize(("strategy", "expected"), [("none", 0), ("new_only", 0), ("recent", 5)])

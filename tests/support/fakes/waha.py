@@ -149,6 +149,8 @@ class FakeWAHA(FakePlatformServer):
         self.chat_names: dict[str, str] = {}
         self.sent: list[dict[str, Any]] = []  # every message sent through the API, as WAMessage
         self.files: dict[str, tuple[str, bytes]] = {}  # "<session>/<name>" -> (mimetype, content)
+        #: message ids a page leaves out after slicing, as NOWEB's filters do: that page comes back short mid-chat
+        self.dropped_from_pages: set[str] = set()
         self._lock = threading.RLock()
 
     # -- what tests call ------------------------------------------------------------------------------------
@@ -467,7 +469,11 @@ class FakeWAHA(FakePlatformServer):
             items = [m for m in items if m["fromMe"] == (q["filter.fromMe"] == "true")]
         items.sort(key=lambda m: m["timestamp"], reverse=q.get("sortOrder", "desc") == "desc")
         offset, limit = int(q.get("offset", 0)), int(q.get("limit", 100))
-        page = [{k: v for k, v in m.items() if k != "_endpoint"} for m in items[offset : offset + limit]]
+        page = [
+            {k: v for k, v in m.items() if k != "_endpoint"}
+            for m in items[offset : offset + limit]
+            if m["id"] not in self.dropped_from_pages
+        ]
         if q.get("downloadMedia", "true") == "false":
             for m in page:
                 if m.get("media"):
