@@ -100,6 +100,7 @@ class FakeSession:
     me: dict[str, Any] | None = None
     authenticated: bool = False
     qr_value: str = ""
+    fails_on_start: bool = False  # a start ends FAILED (e.g. the engine cannot launch)
 
     def set_status(self, status: str) -> None:
         self.status = status
@@ -108,7 +109,9 @@ class FakeSession:
     def start(self) -> None:
         """STARTING, then WORKING when already logged in, else SCAN_QR_CODE with a fresh QR."""
         self.set_status("STARTING")
-        if self.authenticated:
+        if self.fails_on_start:
+            self.set_status("FAILED")
+        elif self.authenticated:
             self.set_status("WORKING")
         else:
             self.qr_value = f"2@{secrets.token_urlsafe(24)},{secrets.token_urlsafe(12)}"
@@ -232,11 +235,11 @@ class FakeWAHA(FakePlatformServer):
         with self._lock:
             return list(self.store.get(session, {}).get(chat_id, []))
 
-    def session_status_payload(self, name: str = "default") -> dict[str, Any]:
-        """The ``session.status`` payload for the session's current state."""
+    def session_status_payload(self, name: str = "default", data: Any = None) -> dict[str, Any]:
+        """The ``session.status`` payload for the session's current state (``data``: WAHA's detail, if any)."""
         with self._lock:
             session = self.sessions[name]
-            return {"status": session.status, "statuses": list(session.statuses), "data": None}
+            return {"status": session.status, "statuses": list(session.statuses), "data": data}
 
     async def emit(
         self, event: str, payload: dict[str, Any], *, session: str = "default", client: httpx.AsyncClient | None = None
