@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
+import httpx
 import pytest
 from sqlalchemy import select
+from temporalio.testing import ActivityEnvironment
 
 from souk.core.models import DomainEvent
 from souk.messaging.models import Message
+from souk.workflows.history_import import BulkImportMessagesCommand, ImportActivities, ThreadSlice
 from tests.channels.conftest import configs, fakes  # noqa: F401 - the session-wide fakes for other channel types
 from tests.channels.waha.conftest import count_messages, create_waha_channel, load_channel, wait_progress
 from tests.support.fakes.waha import wamessage
@@ -172,3 +176,32 @@ async def test_import_bad_input(client, tenant, app, waha, fakes):  # noqa: F811
     r = await client.post(f"/api/v1/channels/{r.json()['id']}/import-history", headers=tenant.headers, json={})
     assert r.status_code == 422
     assert "Telegram's Bot API gives no message history" in r.json()["detail"]
+
+
+async def test_a_retried_slice_resumes_from_its_heartbeat_not_from_the_chat_start(client, tenant, app, waha):
+    """What a worker killed mid-slice leaves: a heartbeat of (cursor, seen, imported) after each committed page. The
+    retry reads from that cursor on, never the pages before it (the e2e kill test shows no completed slice is read
+    again; this shows the same within the slice in flight)."""
+    channel = await _connected_channel(client, tenant, waha)
+    (chat,) = {m["from"] for m in waha.add_chat("84920000001@c.us", 50)}
+    stored = await load_channel(app, channel["id"])
+    inp = BulkImportMessagesCommand(
+        ChannelID=channel["id"],
+        SessionID="default",
+        Strategy="all",
+        Limit=10,
+        ProjectID=str(stored.project_id),
+        TenantID=str(tenant.id),
+    )
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, heartbeat_details=["30", 30, 0])  # 3 pages done before the kill
+    beats: list[tuple] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    async with httpx.AsyncClient() as http:
+        result = await env.run(
+            ImportActivities(app.state.db, http).import_slice, ThreadSlice(inp, chat, "", None, None)
+        )
+    assert waha.page_reads == [(chat, 30), (chat, 40), (chat, 50)]  # the two left, and the empty one that ends it
+    assert (result.next_cursor, result.seen, result.imported) == (None, 50, 20)
+    assert [b[0] for b in beats] == ["40", "50", "50"]
+    assert await count_messages(app, channel["id"]) == 20

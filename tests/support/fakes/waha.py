@@ -154,6 +154,7 @@ class FakeWAHA(FakePlatformServer):
         self.files: dict[str, tuple[str, bytes]] = {}  # "<session>/<name>" -> (mimetype, content)
         #: message ids a page leaves out after slicing, as NOWEB's filters do: that page comes back short mid-chat
         self.dropped_from_pages: set[str] = set()
+        self.page_reads: list[tuple[str, int]] = []  # (chat id, offset) of every chat messages page served
         self._lock = threading.RLock()
 
     # -- what tests call ------------------------------------------------------------------------------------
@@ -472,6 +473,7 @@ class FakeWAHA(FakePlatformServer):
             items = [m for m in items if m["fromMe"] == (q["filter.fromMe"] == "true")]
         items.sort(key=lambda m: m["timestamp"], reverse=q.get("sortOrder", "desc") == "desc")
         offset, limit = int(q.get("offset", 0)), int(q.get("limit", 100))
+        self.page_reads.append((chat, offset))
         page = [
             {k: v for k, v in m.items() if k != "_endpoint"}
             for m in items[offset : offset + limit]
