@@ -3,18 +3,21 @@ scoring counts them, and the attribution report shows their count and revenue pe
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from souk.commerce.crm_hooks import count_orders, order_totals
+from souk.commerce.crm_hooks import count_orders, order_summary, order_totals
 from souk.commerce.models import Order
 from souk.crm.attribution import ORDER_TOTALS
 from souk.crm.merge import MERGE_MOVES
 from souk.crm.scoring import ORDER_COUNTERS
+from souk.crm.service import ORDER_SUMMARIES
 from souk.db.types import utcnow
 from tests.commerce.conftest import create_product
 from tests.conftest import TenantFixture
+from tests.crm.conftest import scoring_consumer
 from tests.messaging.api.conftest import Rows
 
 
@@ -35,6 +38,7 @@ def test_the_commerce_package_registers_its_hooks_once():
     importlib.reload(souk.commerce)
     assert MERGE_MOVES.count((Order, "customer_id")) == 1 and MERGE_MOVES.count((Order, "instagram_user")) == 1
     assert ORDER_COUNTERS.count(count_orders) == 1 and ORDER_TOTALS.count(order_totals) == 1
+    assert ORDER_SUMMARIES.count(order_summary) == 1
 
 
 async def test_merge_moves_orders_and_unmerge_moves_them_back(client, tenant: TenantFixture, rows: Rows):
@@ -123,3 +127,39 @@ async def test_attribution_report_shows_orders_and_revenue_per_ad_and_post(clien
     earlier = {"since": (now - timedelta(days=3)).isoformat(), "until": (now - timedelta(days=2)).isoformat()}
     r = await client.get("/api/v1/reports/attribution", params=earlier, headers=tenant.headers)
     assert (r.json()["ads"][0]["orders"], Decimal(r.json()["ads"][0]["revenue"])) == (0, Decimal("0"))
+
+
+async def test_order_events_move_the_score_through_the_bus_and_the_detail_lists_the_orders(
+    app, client, tenant: TenantFixture, rows: Rows
+):
+    jacket = await create_product(client, tenant.headers, name="Jacket", price="500", currency="EGP", stock=9)
+    ann = await rows.customer()
+
+    async def score_until(value: int) -> dict:
+        for _ in range(300):  # the publisher, the consumer and the scoring share a loaded machine
+            body = (await client.get(f"/api/v1/customers/{ann.id}", headers=tenant.headers)).json()
+            if body["lead_score"] == value:
+                return body
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the score stayed {body['lead_score']}, not {value}")
+
+    async with scoring_consumer(app, tenant):
+        order = await _order(client, tenant, jacket, ann.id)  # order.created, through the bus
+        body = await score_until(30)
+        assert body["lead_stage"] == "CUSTOMER"
+        r = await client.post(
+            f"/api/v1/orders/{order['id']}/status", json={"status": "cancelled"}, headers=tenant.headers
+        )
+        assert r.status_code == 200, r.text
+        body = await score_until(0)  # order.status_changed names the customer: a cancellation lowers the score
+    assert body["lead_stage"] == "CUSTOMER"  # stages only move forward
+    updates = [a for a in body["activities"] if a["activity_type"] == "score_update"]
+    assert [(a["old_value"], a["new_value"]) for a in updates] == [("30", "0"), ("0", "30")]  # newest first
+    assert updates[0]["reason"].startswith("order.status_changed")
+
+    second = await _order(client, tenant, jacket, ann.id, 2)
+    orders = (await client.get(f"/api/v1/customers/{ann.id}", headers=tenant.headers)).json()["orders"]
+    assert orders["href"] == f"/api/v1/customers/{ann.id}/orders"
+    assert (orders["total_orders"], Decimal(orders["total_spent"]), orders["currency"]) == (2, Decimal(1000), "EGP")
+    assert [(o["id"], o["status"]) for o in orders["recent"]] == [(second["id"], "pending"), (order["id"], "cancelled")]
+    assert Decimal(orders["recent"][0]["total_price"]) == Decimal(1000)

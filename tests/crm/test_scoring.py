@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-from souk.bus.client import EVENTS_STREAM
 from souk.core import events
 from souk.crm.scoring import ORDER_COUNTERS
-from souk.crm.scoring_worker import SUBJECTS, consume, handle_event
+from souk.crm.scoring_worker import handle_event
 from souk.db.types import utcnow
 from tests.conftest import TenantFixture
+from tests.crm.conftest import scoring_consumer
 from tests.messaging.api.conftest import Rows
 
 
@@ -93,20 +91,7 @@ async def test_message_created_event_recomputes_through_the_bus(app, client, ten
     ann = await rows.customer()
     conv = await rows.conversation(wa, ann)
     msg = await rows.message(conv, utcnow(), message_text="how much is it?")
-    stopping = asyncio.Event()
-    await app.state.bus.wait_ready(5)
-    # The worker's consumer starts a few minutes back on its first start; the tests share one NATS server, so here
-    # it is made beforehand to start now and on this tenant, not behind every other test's recent events.
-    durable = f"crm-test-{uuid.uuid4().hex}"
-    config = ConsumerConfig(
-        durable_name=durable,
-        ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.NEW,
-        filter_subjects=[s.replace("souk.*.", f"souk.{tenant.id}.") for s in SUBJECTS],
-    )
-    await app.state.bus.js.add_consumer(EVENTS_STREAM, config)
-    task = asyncio.create_task(consume(app.state.db, app.state.bus, stopping, durable=durable))
-    try:
+    async with scoring_consumer(app, tenant):
         async with app.state.db.tenant_session(tenant.id) as session:
             events.emit(session, tenant.id, "message.created", {"message_id": str(msg.id), "customer_id": str(ann.id)})
         app.state.outbox_wake.set()
@@ -118,9 +103,6 @@ async def test_message_created_event_recomputes_through_the_bus(app, client, ten
         assert body["lead_score"] == 3 + 20 + 10
         (activity,) = [a for a in body["activities"] if a["activity_type"] == "score_update"]
         assert activity["reason"].startswith("message.created:")
-    finally:
-        stopping.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_an_order_for_a_legacy_customer_identifier_is_skipped_not_retried_forever(app, tenant: TenantFixture):

@@ -35,6 +35,7 @@ from souk.agent.templates import Templates
 from souk.bus.work import ConsumerSpec, consume, enqueue
 from souk.channels.models import Channel, ChannelStatus
 from souk.channels.service import client_for
+from souk.core import events
 from souk.core.errors import SoukError
 from souk.core.observability import log
 from souk.db.types import utcnow
@@ -201,8 +202,8 @@ async def after_rules(ctx: WorkerContext, event: dict[str, Any]) -> None:
     data = event.get("data") or {}
     if event.get("type") != "message.created" or not event.get("tenant_id") or not data.get("message_id"):
         return
-    if data.get("direction") != "inbound" or data.get("sent_by") != "customer":
-        return
+    if data.get("direction") != "inbound" or data.get("sent_by") != "customer" or events.is_imported(data):
+        return  # imported history: nobody waits on an answer
     tenant_id = uuid.UUID(event["tenant_id"])
     if data.get("channel_id"):
         async with ctx.db.tenant_session(tenant_id) as session:

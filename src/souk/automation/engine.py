@@ -403,8 +403,8 @@ async def run_rules(
 async def handle_event(ctx: WorkerContext, http: httpx.AsyncClient, event: dict[str, Any]) -> None:
     data = event.get("data") or {}
     kind = rule_event(event.get("type", ""), data)
-    if kind is None or not event.get("tenant_id"):
-        return
+    if kind is None or not event.get("tenant_id") or events.is_imported(data):
+        return  # imported history is not news: no rule answers or acts on it
     if kind not in await interest.rule_events(ctx.db, uuid.UUID(event["tenant_id"])):
         return  # no rule listens to it: no transaction at all
     chain = (data.get("automation") or {}).get("rules") or []

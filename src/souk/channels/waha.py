@@ -19,7 +19,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from souk.channels.models import Channel, ChannelStatus, ChannelType
+from souk.channels.models import TRANSITIONS, Channel, ChannelStatus, ChannelType
 from souk.channels.service import (
     WEBHOOK_SECRET,
     check_transition,
@@ -32,7 +32,7 @@ from souk.core.errors import Unprocessable
 from souk.core.observability import log
 from souk.db.engine import Database
 from souk.db.types import utcnow
-from souk.messaging.ingest import apply_session_status
+from souk.messaging.ingest import SESSION_TO_CHANNEL, apply_session_status, session_error
 from souk.platforms.base import SessionStatus
 from souk.platforms.plugin import PlatformError
 from souk.platforms.waha.client import WAHAClient
@@ -45,6 +45,8 @@ QR_WAIT_SECONDS = 15.0
 #: how often the worker asks WAHA for each session's status (webhooks can be lost)
 SESSION_CHECK_SECONDS = 30.0
 SCAN_MESSAGE = "Scan QR code with WhatsApp mobile app"
+#: the channel statuses the periodic check covers: all but ``inactive`` (switched off by a person)
+CHECKED = (ChannelStatus.connecting, ChannelStatus.active, ChannelStatus.error, ChannelStatus.disconnected)
 
 
 @dataclass
@@ -127,7 +129,13 @@ def _store(session: AsyncSession, channel: Channel, qr: str | None, status: str)
         config.pop("qrCodeExpiresAt", None)
     config["sessionStatus"] = status
     channel.config = config
-    target = ChannelStatus.active if status == "WORKING" else ChannelStatus.connecting
+    # as a session.status webhook would: a session WAHA says FAILED or STOPPED is not "connecting"
+    target = SESSION_TO_CHANNEL.get(status, ChannelStatus.connecting)
+    if target == ChannelStatus.error:
+        channel.last_error, channel.last_error_at = session_error(status), utcnow()
+    if channel.status != target and target not in TRANSITIONS[ChannelStatus(channel.status)]:
+        check_transition(channel, ChannelStatus.connecting)  # a switched-off channel is switched on first
+        channel.status = ChannelStatus.connecting
     if channel.status != target:
         check_transition(channel, ChannelStatus(target))
         channel.status = target
@@ -183,7 +191,20 @@ async def check_session(session: AsyncSession, channel: Channel, http: httpx.Asy
         status = "STOPPED"
     if status and status != (channel.config or {}).get("sessionStatus"):
         await apply_session_status(session, channel, SessionStatus(key="", timestamp=utcnow(), raw={}, status=status))
+    if status == "SCAN_QR_CODE" and not is_qr_code_valid(channel.config or {}):
+        await _refetch_qr(channel, http)
     return status
+
+
+async def _refetch_qr(channel: Channel, http: httpx.AsyncClient) -> None:
+    """Store the session's current QR code in place of one that rotated away or expired."""
+    try:
+        qr = await waha_client(channel, http).get_qr()
+    except PlatformError:
+        return  # rotated again between the calls, or WAHA is busy: the next check tries again
+    expires = utcnow() + QR_TTL
+    channel.config = {**(channel.config or {}), "qrCode": qr, "qrCodeExpiresAt": expires.isoformat()}
+    channel.updated_at = utcnow()
 
 
 def qr_png(data_uri: str) -> bytes:
@@ -192,13 +213,14 @@ def qr_png(data_uri: str) -> bytes:
 
 
 async def check_all_sessions(db: Database, http: httpx.AsyncClient) -> int:
-    """One pass of the periodic check over WAHA channels that are connecting or active; returns how many changed."""
+    """One pass of the periodic check over WAHA channels not switched off (connecting, active, and error or
+    disconnected, so those recover when their session works again); returns how many changed status."""
     async with db.system_session() as session:
         rows = (
             await session.execute(
                 select(Channel.id, Channel.tenant_id).where(
                     Channel.channel_type == ChannelType.waha,
-                    Channel.status.in_([ChannelStatus.connecting, ChannelStatus.active]),
+                    Channel.status.in_(CHECKED),
                     Channel.deleted_at.is_(None),
                 )
             )

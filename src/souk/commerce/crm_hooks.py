@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,11 +66,44 @@ async def order_totals(
     return out
 
 
+#: orders shown in a customer's detail; the rest are a link away
+RECENT_ORDERS = 5
+
+
+async def order_summary(session: AsyncSession, customer_id: uuid.UUID) -> dict[str, Any]:
+    """A customer's order statistics, latest orders and the link to the full history, for the customer's detail."""
+    from souk.commerce.orders import _of_customer, order_stats
+
+    ref = str(customer_id)
+    stats = await order_stats(session, ref)
+    recent = (
+        await session.scalars(
+            select(Order).where(_of_customer(ref)).order_by(Order.created_at.desc(), Order.id).limit(RECENT_ORDERS)
+        )
+    ).all()
+    return {
+        **stats,
+        "total_spent": str(stats["total_spent"]),
+        "recent": [
+            {
+                "id": o.id,
+                "status": o.status,
+                "total_price": str(o.total_price),
+                "currency": o.currency,
+                "created_at": o.created_at,
+            }
+            for o in recent
+        ],
+        "href": f"/api/v1/customers/{customer_id}/orders",
+    }
+
+
 def register() -> None:
     """Fill the CRM's order hooks (idempotent)."""
     from souk.crm.attribution import ORDER_TOTALS
     from souk.crm.merge import MERGE_MOVES
     from souk.crm.scoring import ORDER_COUNTERS
+    from souk.crm.service import ORDER_SUMMARIES
 
     # the legacy column follows too, so both fields keep naming the same customer (seed 003)
     for move in ((Order, "customer_id"), (Order, "instagram_user")):
@@ -79,3 +113,5 @@ def register() -> None:
         ORDER_COUNTERS.append(count_orders)
     if order_totals not in ORDER_TOTALS:
         ORDER_TOTALS.append(order_totals)
+    if order_summary not in ORDER_SUMMARIES:
+        ORDER_SUMMARIES.append(order_summary)

@@ -205,9 +205,9 @@ async def change_status(session: AsyncSession, order_id: uuid.UUID, new: OrderSt
                     .execution_options(synchronize_session=False)
                 )
     await session.refresh(order)
-    events.emit(
-        session, order.tenant_id, "order.status_changed", {"order_id": str(order.id), "from": old, "to": str(new)}
-    )
+    # the customer rides along so the lead score follows (a cancelled or refunded order no longer counts)
+    payload = {"order_id": str(order.id), "customer_id": order.customer_id or order.instagram_user}
+    events.emit(session, order.tenant_id, "order.status_changed", {**payload, "from": old, "to": str(new)})
     return order, old
 
 

@@ -47,6 +47,7 @@ from souk.crm.schemas import (
     CustomerDetail,
     CustomerList,
     CustomerListItem,
+    CustomerOrders,
     CustomerPatch,
     MergeIn,
     MergeOut,
@@ -177,7 +178,7 @@ async def _load(session: AsyncSession, model: type[Any], ids: Iterable[uuid.UUID
 
 
 async def customer_detail(session: AsyncSession, customer: Customer) -> CustomerDetail:
-    """Everything about one customer: identities, recent conversations, notes, activities and merges."""
+    """Everything about one customer: identities, recent conversations, notes, activities, merges and orders."""
     identities = list(
         (
             await session.scalars(
@@ -227,6 +228,8 @@ async def customer_detail(session: AsyncSession, customer: Customer) -> Customer
         )
         for m in await list_channel_metadata(session, "customer", customer.id)
     ]
+    for summary in service.ORDER_SUMMARIES:
+        out.orders = CustomerOrders(**await summary(session, customer.id))
     return out
 
 

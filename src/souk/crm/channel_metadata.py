@@ -10,7 +10,7 @@ unlike the seed's sketch which committed inside the factory.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,10 @@ from souk.crm.models import (
     WhatsAppOrderMetadata,
 )
 from souk.messaging.models import Customer
+
+if TYPE_CHECKING:
+    from souk.channels.models import Channel
+    from souk.platforms.base import Party
 
 #: channel type → (model, {plain key in the channel's dict: column}).
 CHANNEL_MODELS: dict[str, tuple[type[ChannelMetadata], dict[str, str]]] = {
@@ -165,3 +169,29 @@ async def create_customer_from_channel(
         db, channel_type=channel_type, entity_type="customer", entity_id=customer.id, metadata=channel_metadata
     )
     return customer
+
+
+def customer_metadata_of(channel: Channel, party: Party) -> dict[str, Any]:
+    """What a channel knows of a customer it just met, as the plain dict the factory takes (seed 000's keys)."""
+    config = channel.config or {}
+    known: dict[str, Any] = {
+        "whatsapp": {"phone": party.phone or party.external_id, "business_account_id": config.get("businessAccountID")},
+        "instagram": {"user_id": party.external_id},
+        "tiktok": {"user_id": party.external_id},
+        "telegram": {"user_id": party.external_id, "chat_id": party.external_id, "username": party.username},
+        "messenger": {"psid": party.external_id, "page_id": config.get("pageID")},
+        "waha": {"session": config.get("sessionID"), "chat_id": party.external_id, "phone": party.phone},
+    }
+    return known.get(channel.channel_type, {})
+
+
+async def record_customer_channel(
+    db: AsyncSession, channel: Channel, customer_id: uuid.UUID, party: Party
+) -> ChannelMetadata | None:
+    """The customer's metadata row for the channel that met them (the inbound pipeline's first sight of a person);
+    None for a channel type without a metadata model."""
+    if channel.channel_type not in CHANNEL_MODELS:
+        return None
+    return await ChannelMetadataFactory.create_metadata(
+        db, channel.channel_type, "customer", customer_id, customer_metadata_of(channel, party)
+    )

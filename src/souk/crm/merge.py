@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.core import events
 from souk.core.errors import Conflict, NotFound, Unprocessable, field_error
-from souk.crm.models import ActivityType, CustomerMerge, LeadActivity, MergeProposal
+from souk.crm.models import ActivityType, ChannelMetadata, CustomerMerge, LeadActivity, MergeProposal
 from souk.crm.service import get_customer, record_activity
 from souk.db.types import utcnow
 from souk.messaging.models import ChannelIdentity, Conversation, Customer, Message
@@ -28,7 +28,11 @@ MERGE_MOVES: list[tuple[type[Any], str]] = [
     (Conversation, "customer_id"),
     (Message, "customer_id"),
     (LeadActivity, "customer_id"),
+    (ChannelMetadata, "entity_id"),
 ]
+#: a condition a moved table's rows must also meet, by ``<table>.<column>``: channel metadata points at customers
+#: and at orders alike, and only the customer's rows follow the customer
+MOVE_WHERE: dict[str, Any] = {"channel_metadata.entity_id": ChannelMetadata.entity_type == "customer"}
 
 #: Survivor fields filled from the merged customer when the survivor has none.
 FILLABLE = ("first_name", "last_name", "display_name", "profile_pic", "governorate", "phone_number")
@@ -72,7 +76,10 @@ async def merge_customers(
     moved: dict[str, list[str]] = {}
     for model, column in MERGE_MOVES:
         col = getattr(model, column)
-        ids = list((await session.scalars(select(model.id).where(col == _ref(col, other.id)))).all())
+        stmt = select(model.id).where(col == _ref(col, other.id))
+        if _key(model, column) in MOVE_WHERE:
+            stmt = stmt.where(MOVE_WHERE[_key(model, column)])
+        ids = list((await session.scalars(stmt)).all())
         if ids:
             await session.execute(
                 update(model)

@@ -90,10 +90,31 @@ class ChannelMetadataOut(BaseModel):
     )
 
 
+class CustomerOrderOut(BaseModel):
+    id: uuid.UUID
+    status: str
+    total_price: str = Field(description="A decimal amount, as a string so no precision is lost.")
+    currency: str
+    created_at: datetime
+
+
+class CustomerOrders(BaseModel):
+    """The customer's orders at a glance; the full history is at ``href``."""
+
+    total_orders: int = 0
+    total_spent: str = Field("0", description="Cancelled and refunded orders left out; a decimal as a string.")
+    currency: str | None = Field(None, description="The currency of total_spent, when the customer spends in one.")
+    last_order: datetime | None = None
+    recent: list[CustomerOrderOut] = Field(default_factory=list, description="Newest first (at most 5).")
+    href: str = Field(description="The customer's full order history (paged).")
+
+
 class CustomerDetail(CustomerOut):
-    """The read API's customer (identities, recent conversations) plus notes, activities, merges, channel metadata."""
+    """The read API's customer (identities, recent conversations) plus notes, activities, merges, channel metadata
+    and orders."""
 
     notes: str = ""
+    orders: CustomerOrders | None = Field(None, description="None only where the commerce package is not installed.")
     channel_metadata: list[ChannelMetadataOut] = Field(default_factory=list)
     activities: list[ActivityOut] = Field(default_factory=list, description="Newest first (at most 50).")
     merges: list[MergeOut] = Field(default_factory=list, description="Merges into this customer, newest first.")

@@ -5,7 +5,8 @@ storing of a message, and a restart resumes from the durable consumer's position
 recomputation is idempotent (same facts, same score, no new activity), so redelivery is harmless.
 
 Subjects: ``souk.<tenant>.message.created`` and ``souk.<tenant>.order.<anything>`` (the commerce package's events
-carry ``customer_id``); ``customer.created`` also runs the phone match (merge or propose).
+carry ``customer_id``); ``customer.created``, and ``customer.updated`` of ``phone_number`` (a number learnt later, such
+as a Telegram user sharing their contact), run the phone match (merge or propose).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from souk.messaging.models import Customer
 from souk.worker import WorkerContext, register
 
 DURABLE = "crm-scoring"
-SUBJECTS = ["souk.*.message.created", "souk.*.order.>", "souk.*.customer.created"]
+SUBJECTS = ["souk.*.message.created", "souk.*.order.>", "souk.*.customer.created", "souk.*.customer.updated"]
+PHONE_EVENTS = ("customer.created", "customer.updated")
 
 
 async def handle_event(db: Database, event: dict[str, Any]) -> None:
@@ -33,6 +35,8 @@ async def handle_event(db: Database, event: dict[str, Any]) -> None:
     raw_customer, raw_tenant = data.get("customer_id"), event.get("tenant_id")
     if not raw_customer or not raw_tenant:
         return
+    if event.get("type") == "customer.updated" and data.get("field") != "phone_number":
+        return  # the score's own changes, stages, labels: nothing to recompute
     try:
         customer_id = uuid.UUID(str(raw_customer))
     except ValueError:
@@ -45,7 +49,7 @@ async def handle_event(db: Database, event: dict[str, Any]) -> None:
         if customer is None:
             return
         config = await load_config(session)
-        if event.get("type") == "customer.created":
+        if event.get("type") in PHONE_EVENTS:
             await match_by_phone(session, customer, config, actor="phone match")
             if customer.merged_into_id is not None:
                 return

@@ -7,6 +7,7 @@ never commit), so a change and its audit row exist together or not at all, wheth
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
@@ -21,6 +22,10 @@ from souk.db.types import utcnow
 from souk.messaging.models import ChannelIdentity, Customer, LeadStage, Message
 
 #: Customer field → the activity type its change writes.
+#: what the commerce package tells a customer's detail about their orders (``souk.commerce.crm_hooks`` appends it;
+#: the CRM sits below commerce and does not import it)
+ORDER_SUMMARIES: list[Callable[[AsyncSession, uuid.UUID], Awaitable[dict[str, Any]]]] = []
+
 FIELD_ACTIVITY = {
     "lead_stage": ActivityType.stage_change,
     "customer_label": ActivityType.label_change,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.channels.models import Channel
 from souk.core import events
+from souk.crm.channel_metadata import record_customer_channel
 from souk.messaging.models import ChannelIdentity, Conversation, ConversationStatus, Customer
 from souk.platforms.base import Party
 
@@ -29,6 +30,7 @@ async def identity_for(session: AsyncSession, channel: Channel, party: Party) ->
         ChannelIdentity.channel_id == channel.id, ChannelIdentity.external_id == party.external_id
     )
     identity = await session.scalar(stmt)
+    learnt_phone: str | None = None
     if identity is None:
         first, last = split_name(party.name)
         customer = Customer(
@@ -57,6 +59,7 @@ async def identity_for(session: AsyncSession, channel: Channel, party: Party) ->
                 )
                 session.add(identity)
                 await session.flush()
+                await record_customer_channel(session, channel, customer.id, party)
             events.emit(
                 session,
                 channel.tenant_id,
@@ -66,8 +69,12 @@ async def identity_for(session: AsyncSession, channel: Channel, party: Party) ->
         except IntegrityError:
             identity = await session.scalar(stmt)
             assert identity is not None
-    elif party.name and not identity.display_name:
-        identity.display_name = party.name
+    else:
+        if party.name and not identity.display_name:
+            identity.display_name = party.name
+        if party.phone and identity.phone != party.phone:
+            identity.phone = party.phone  # learnt later (a Telegram user sharing their own contact)
+            learnt_phone = party.phone
     customer_row = await session.get(Customer, identity.customer_id)
     assert customer_row is not None
     # a merged-away customer forwards to the survivor
@@ -79,6 +86,16 @@ async def identity_for(session: AsyncSession, channel: Channel, party: Party) ->
     if party.name and not customer_row.display_name:
         customer_row.display_name = party.name
         customer_row.first_name, customer_row.last_name = split_name(party.name)
+    if learnt_phone:
+        if not customer_row.phone_number:
+            customer_row.phone_number = learnt_phone
+        # the CRM's phone match listens: the number may be another channel's customer's
+        events.emit(
+            session,
+            channel.tenant_id,
+            "customer.updated",
+            {"customer_id": str(customer_row.id), "field": "phone_number", "old": None, "new": learnt_phone},
+        )
     return identity, customer_row
 
 

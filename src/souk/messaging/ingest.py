@@ -432,18 +432,50 @@ SESSION_TO_CHANNEL = {
     "STOPPED": ChannelStatus.disconnected,
     "SCAN_QR_CODE": ChannelStatus.connecting,
     "STARTING": ChannelStatus.connecting,
-    "UNAUTHORIZED": ChannelStatus.error,
+    "UNAUTHORIZED": ChannelStatus.error,  # seed 004's; WAHA itself says FAILED
+    # GOWS asks the phone's owner to confirm a passkey: the login is still under way
+    "PASSKEY_REQUIRED": ChannelStatus.connecting,
+    "PASSKEY_CONFIRMATION_REQUIRED": ChannelStatus.connecting,
 }
+
+
+def session_error(status: str, detail: dict[str, Any] | None = None) -> str:
+    """``last_error`` for a failed session: WAHA's own words (``payload.data``) when it gave any, else the statuses
+    that led to the failure."""
+    detail = detail or {}
+    data = detail.get("data")
+    reason: Any = None
+    if isinstance(data, dict):
+        reason = next((data[k] for k in ("error", "message", "reason", "description") if data.get(k)), None) or data
+    elif data:
+        reason = data
+    if reason is None:
+        trail = [str(s.get("status")) for s in detail.get("statuses") or [] if isinstance(s, dict)]
+        return f"WAHA session {status}" + (f" (after {' → '.join(trail[:-1])})" if len(trail) > 1 else "")
+    text = reason if isinstance(reason, str) else str(_jsonable(reason))
+    return f"WAHA session {status}: {text}"[:1000]
+
+
+def _qr_rotated(config: dict[str, Any], ev: SessionStatus) -> bool:
+    """A ``SCAN_QR_CODE`` newer than the stored QR code: WhatsApp replaced it (WAHA re-sends the status each time)."""
+    from souk.channels.waha import QR_TTL, _parse_time  # the QR rules live with the session code
+
+    expires = _parse_time(config.get("qrCodeExpiresAt"))
+    return bool(config.get("qrCode")) and (expires is None or ev.timestamp > expires - QR_TTL)
 
 
 async def apply_session_status(session: AsyncSession, channel: Channel, ev: SessionStatus) -> None:
     config = dict(channel.config or {})
     config["sessionStatus"] = ev.status
-    if ev.status == "WORKING":
+    if ev.status == "WORKING" or (ev.status == "SCAN_QR_CODE" and _qr_rotated(config, ev)):
+        # scanned, or rotated away: the stored code is no use (the session check fetches the rotated one)
         config.pop("qrCode", None)
         config.pop("qrCodeExpiresAt", None)
+    changed = config != channel.config
     channel.config = config
     target = SESSION_TO_CHANNEL.get(ev.status)
+    if target == ChannelStatus.error and channel.status != ChannelStatus.inactive:
+        channel.last_error, channel.last_error_at = session_error(ev.status, ev.detail), utcnow()
     if (
         target
         and target != channel.status
@@ -451,8 +483,8 @@ async def apply_session_status(session: AsyncSession, channel: Channel, ev: Sess
         and channel.status != ChannelStatus.inactive
     ):
         channel.status = target
-        if target == ChannelStatus.error:
-            channel.last_error, channel.last_error_at = f"WAHA session {ev.status}", utcnow()
+        changed = True
+    if changed:
         events.emit(
             session,
             channel.tenant_id,

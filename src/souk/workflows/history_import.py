@@ -257,25 +257,26 @@ class ImportActivities:
         self, tenant_id: uuid.UUID, part: ThreadSlice, batch: list[Event], result: SliceResult
     ) -> None:
         """One transaction per batch; if it fails, message by message so one bad message costs only itself."""
-        try:
-            applied = ingest.Applied()
-            async with self.db.tenant_session(tenant_id) as session:
-                channel, _ = await self._channel(session, part.inp)
-                for ev in batch:
-                    await ingest.apply(session, channel, ev, inbound_event_id=None, applied=applied)
-            result.imported += applied.messages_created
-            return
-        except (SQLAlchemyError, ingest.SubEventFailed):
-            pass
-        for ev in batch:
+        with events.history_import():  # the events say "imported": no rule or bot answers months-old messages
             try:
                 applied = ingest.Applied()
                 async with self.db.tenant_session(tenant_id) as session:
                     channel, _ = await self._channel(session, part.inp)
-                    await ingest.apply(session, channel, ev, inbound_event_id=None, applied=applied)
+                    for ev in batch:
+                        await ingest.apply(session, channel, ev, inbound_event_id=None, applied=applied)
                 result.imported += applied.messages_created
-            except (SQLAlchemyError, ingest.SubEventFailed) as exc:
-                result.errors.append(f"{part.thread_id}: message {getattr(ev, 'external_id', '?')}: {exc}")
+                return
+            except (SQLAlchemyError, ingest.SubEventFailed):
+                pass
+            for ev in batch:
+                try:
+                    applied = ingest.Applied()
+                    async with self.db.tenant_session(tenant_id) as session:
+                        channel, _ = await self._channel(session, part.inp)
+                        await ingest.apply(session, channel, ev, inbound_event_id=None, applied=applied)
+                    result.imported += applied.messages_created
+                except (SQLAlchemyError, ingest.SubEventFailed) as exc:
+                    result.errors.append(f"{part.thread_id}: message {getattr(ev, 'external_id', '?')}: {exc}")
 
     @activity.defn(name="history_import_finish")
     async def finish(self, done: Finish) -> None:

@@ -2,8 +2,8 @@
 
 The workflow, its activities, progress and cancellation are shared with the other platforms in
 :mod:`souk.workflows.history_import`; this module only knows how WAHA lists chats and pages through a chat's
-messages (offset paging, the offset is the cursor) and parses them with the webhook's own parser
-(:func:`souk.platforms.waha.parse.parse_wamessage`).
+messages (offset paging, the offset is the cursor; a short page is not the end, an empty one is) and parses them
+with the webhook's own parser (:func:`souk.platforms.waha.parse.parse_wamessage`).
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ class WAHAChatsSource(HistorySource):
         offset = 0
         while True:
             page = await client.list_chats(limit=CHAT_PAGE, offset=offset)
-            chat_ids += [c["id"] for c in page if c.get("id") and not is_ignored_chat(c["id"])]
-            if len(page) < CHAT_PAGE:
+            if not page:  # only an empty page ends the list: WAHA's filters can answer short pages mid-list
                 break
+            chat_ids += [c["id"] for c in page if c.get("id") and not is_ignored_chat(c["id"])]
             offset += CHAT_PAGE
             activity.heartbeat(offset)
         me = session_info.get("me") if isinstance(session_info.get("me"), dict) else None
@@ -102,5 +102,6 @@ class WAHAChatsSource(HistorySource):
                 parsed.append(parse_wamessage(item, me=part.me))
             except (ValueError, KeyError, TypeError) as exc:
                 errors.append(f"{part.thread_id}: message {item.get('id')!r} unreadable: {exc}")
-        done = len(items) < part.inp.Limit
-        return Page(parsed, len(items), None if done else str(offset + len(items)), errors)
+        # WAHA (NOWEB's filters) can answer a short page in the middle of a chat: only an empty page ends it, and the
+        # next page starts ``Limit`` further on whatever came back (protocols.md, WAHA paging)
+        return Page(parsed, len(items), None if not items else str(offset + part.inp.Limit), errors)

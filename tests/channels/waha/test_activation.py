@@ -86,25 +86,73 @@ async def test_session_lifecycle_from_signed_session_status_webhooks(client, ten
     r = await client.post(f"/api/v1/channels/{channel['id']}/activate-waha", headers=tenant.headers, json={})
     assert r.status_code == 200, r.text
 
-    async def deliver() -> None:
-        (response,) = await waha.emit("session.status", waha.session_status_payload(), client=client)
+    async def deliver(status: str | None = None, data=None):
+        if status:
+            waha.sessions["default"].set_status(status)
+        (response,) = await waha.emit("session.status", waha.session_status_payload(data=data), client=client)
         assert response.status_code == 200, response.text
         await wait_idle(app)
+        return await load_channel(app, channel["id"])
+
+    stored = await deliver("STARTING")
+    assert (stored.status, stored.config["sessionStatus"]) == ("connecting", "STARTING")
 
     waha.mark_working()
-    await deliver()
-    stored = await load_channel(app, channel["id"])
+    stored = await deliver()
     assert (stored.status, stored.config["sessionStatus"]) == ("active", "WORKING")
     assert "qrCode" not in stored.config and not waha_service.is_qr_code_valid(stored.config)
 
     waha.mark_failed()
-    await deliver()
-    stored = await load_channel(app, channel["id"])
-    assert stored.status == "error" and "FAILED" in (stored.last_error or "")
+    stored = await deliver(data={"error": "Connection Failure: stream errored out"})
+    assert stored.status == "error"
+    assert stored.last_error == "WAHA session FAILED: Connection Failure: stream errored out"  # WAHA's own words
 
-    waha.sessions["default"].set_status("STOPPED")
-    await deliver()
-    assert (await load_channel(app, channel["id"])).status == "disconnected"
+    stored = await deliver("STOPPED")
+    assert stored.status == "disconnected"
+
+    stored = await deliver("UNAUTHORIZED")  # seed 004's status
+    assert stored.status == "error"
+    assert stored.last_error == "WAHA session UNAUTHORIZED (after FAILED → STOPPED)"  # no detail: what led to it
+
+    stored = await deliver("STARTING")  # started again: out of error
+    assert (stored.status, stored.config["sessionStatus"]) == ("connecting", "STARTING")
+
+
+async def test_a_rotated_qr_code_is_dropped_then_fetched_again(client, tenant, app, waha):
+    channel = await create_waha_channel(client, tenant, waha)
+    first = (await client.post(f"/api/v1/channels/{channel['id']}/activate-waha", headers=tenant.headers)).json()
+    # the SCAN_QR_CODE of the start itself, delivered late, is older than the stored code: it stays
+    (response,) = await waha.emit("session.status", waha.session_status_payload(), client=client)
+    assert response.status_code == 200
+    await wait_idle(app)
+    assert (await load_channel(app, channel["id"])).config["qrCode"] == first["qr_code"]
+
+    waha.rotate_qr()  # WhatsApp replaced the code: WAHA says SCAN_QR_CODE again
+    (response,) = await waha.emit("session.status", waha.session_status_payload(), client=client)
+    assert response.status_code == 200
+    await wait_idle(app)
+    stored = await load_channel(app, channel["id"])
+    assert "qrCode" not in stored.config and waha_service.needs_new_qr_code(stored.config)
+    async with httpx.AsyncClient() as http:
+        await waha_service.check_all_sessions(app.state.db, http)
+    stored = await load_channel(app, channel["id"])
+    assert waha_service.is_qr_code_valid(stored.config) and stored.config["qrCode"] != first["qr_code"]
+    assert stored.status == "connecting"
+
+
+async def test_activation_meeting_a_failed_session_goes_to_error_and_the_check_recovers_it(client, tenant, app, waha):
+    waha.add_session("default").fails_on_start = True
+    channel = await create_waha_channel(client, tenant, waha)
+    r = await client.post(f"/api/v1/channels/{channel['id']}/activate-waha", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    assert (r.json()["session_status"], r.json()["qr_code"]) == ("FAILED", None)
+    stored = await load_channel(app, channel["id"])
+    assert (stored.status, stored.last_error) == ("error", "WAHA session FAILED")
+
+    waha.mark_working()  # fixed on the WAHA side; no webhook arrives
+    async with httpx.AsyncClient() as http:
+        assert await waha_service.check_all_sessions(app.state.db, http) == 1
+    assert (await load_channel(app, channel["id"])).status == "active"
 
 
 async def test_a_forged_session_status_webhook_changes_nothing(client, tenant, app, waha):
@@ -152,7 +200,10 @@ async def test_periodic_check_applies_a_status_whose_webhook_was_lost(client, te
         assert await waha_service.check_all_sessions(app.state.db, http) == 0
         waha.sessions.pop("default")  # WAHA forgot the session: STOPPED
         assert await waha_service.check_all_sessions(app.state.db, http) == 1
-    assert (await load_channel(app, channel["id"])).status == "disconnected"
+        assert (await load_channel(app, channel["id"])).status == "disconnected"
+        waha.add_session("default", working=True)  # back: a disconnected channel is still checked, and recovers
+        assert await waha_service.check_all_sessions(app.state.db, http) == 1
+    assert (await load_channel(app, channel["id"])).status == "active"
 
 
 def test_qr_validity_rules():

@@ -1,7 +1,8 @@
 """The issue's proof: 50 chats × 200 messages imported by a real `souk worker` process, SIGKILLed mid-import and
 started again, ends with exactly 10,000 messages (on SQLite; on PostgreSQL the same test runs with 12 chats, 2,400
 messages, to keep the suite within its time budget on two cores: the kill, the resume and the exact count are the
-same)."""
+same). The fake WAHA's log of pages served proves the resume: the only pages read twice are those of the one slice
+of one chat that was in flight when the worker died; every batch completed before it is never fetched again."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from souk.workflows.history_import import BATCHES_PER_ACTIVITY
 from tests.channels.waha.conftest import count_messages, create_waha_channel, wait_progress
 
 PER_CHAT = 200
@@ -98,3 +101,9 @@ async def test_import_survives_a_killed_worker_and_ends_with_exactly_every_messa
     assert (done["chats_done"], done["chats_total"]) == (chats, chats)
     assert done["messages_done"] >= chats * PER_CHAT  # a batch redone after the kill is read twice
     assert await count_messages(app, channel["id"]) == chats * PER_CHAT
+    # resumed, not restarted: pages per chat are 2 of 100 and the empty one that ends it, all in one slice activity
+    reads = waha.page_reads
+    again = Counter(page for page, n in Counter(reads).items() for _ in range(n - 1))
+    assert len(set(reads)) == chats * 3
+    assert len({chat for chat, _ in again}) <= 1, again  # only the chat in flight at the kill
+    assert sum(again.values()) <= min(3, BATCHES_PER_ACTIVITY), again  # at most that one slice's pages

@@ -100,6 +100,7 @@ class FakeSession:
     me: dict[str, Any] | None = None
     authenticated: bool = False
     qr_value: str = ""
+    fails_on_start: bool = False  # a start ends FAILED (e.g. the engine cannot launch)
 
     def set_status(self, status: str) -> None:
         self.status = status
@@ -108,7 +109,9 @@ class FakeSession:
     def start(self) -> None:
         """STARTING, then WORKING when already logged in, else SCAN_QR_CODE with a fresh QR."""
         self.set_status("STARTING")
-        if self.authenticated:
+        if self.fails_on_start:
+            self.set_status("FAILED")
+        elif self.authenticated:
             self.set_status("WORKING")
         else:
             self.qr_value = f"2@{secrets.token_urlsafe(24)},{secrets.token_urlsafe(12)}"
@@ -149,6 +152,9 @@ class FakeWAHA(FakePlatformServer):
         self.chat_names: dict[str, str] = {}
         self.sent: list[dict[str, Any]] = []  # every message sent through the API, as WAMessage
         self.files: dict[str, tuple[str, bytes]] = {}  # "<session>/<name>" -> (mimetype, content)
+        #: message ids a page leaves out after slicing, as NOWEB's filters do: that page comes back short mid-chat
+        self.dropped_from_pages: set[str] = set()
+        self.page_reads: list[tuple[str, int]] = []  # (chat id, offset) of every chat messages page served
         self._lock = threading.RLock()
 
     # -- what tests call ------------------------------------------------------------------------------------
@@ -230,11 +236,11 @@ class FakeWAHA(FakePlatformServer):
         with self._lock:
             return list(self.store.get(session, {}).get(chat_id, []))
 
-    def session_status_payload(self, name: str = "default") -> dict[str, Any]:
-        """The ``session.status`` payload for the session's current state."""
+    def session_status_payload(self, name: str = "default", data: Any = None) -> dict[str, Any]:
+        """The ``session.status`` payload for the session's current state (``data``: WAHA's detail, if any)."""
         with self._lock:
             session = self.sessions[name]
-            return {"status": session.status, "statuses": list(session.statuses), "data": None}
+            return {"status": session.status, "statuses": list(session.statuses), "data": data}
 
     async def emit(
         self, event: str, payload: dict[str, Any], *, session: str = "default", client: httpx.AsyncClient | None = None
@@ -467,7 +473,12 @@ class FakeWAHA(FakePlatformServer):
             items = [m for m in items if m["fromMe"] == (q["filter.fromMe"] == "true")]
         items.sort(key=lambda m: m["timestamp"], reverse=q.get("sortOrder", "desc") == "desc")
         offset, limit = int(q.get("offset", 0)), int(q.get("limit", 100))
-        page = [{k: v for k, v in m.items() if k != "_endpoint"} for m in items[offset : offset + limit]]
+        self.page_reads.append((chat, offset))
+        page = [
+            {k: v for k, v in m.items() if k != "_endpoint"}
+            for m in items[offset : offset + limit]
+            if m["id"] not in self.dropped_from_pages
+        ]
         if q.get("downloadMedia", "true") == "false":
             for m in page:
                 if m.get("media"):

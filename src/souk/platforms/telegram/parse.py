@@ -207,6 +207,11 @@ def _message(msg: dict[str, Any], kind: str) -> Event:
 
     fields = _content(msg)
     sender = _sender(msg)
+    own = (msg.get("contact") or {}) if "contact" in msg else {}
+    if own.get("phone_number") and str(own.get("user_id")) == sender.external_id:
+        # a user sharing their own contact (the "share my phone number" button): Telegram vouches for the number
+        phone = str(own["phone_number"])
+        sender.phone = f"+{phone}" if phone.isdigit() else phone  # Telegram leaves the "+" out
     metadata: dict[str, Any] = fields.pop("metadata")
     if kind == "channel_post":
         metadata["content_type"] = fields["message_type"].value

@@ -112,6 +112,15 @@ def event_key(body: bytes) -> str:
 # -- WAMessage ------------------------------------------------------------------------------------------
 
 
+def phone_of_jid(jid: str | None) -> str | None:
+    """The E.164 number of a person's WhatsApp id (``<digits>@c.us``, NOWEB's ``@s.whatsapp.net``); None for groups,
+    ``@lid`` ids (which hide the number) and anything else. WhatsApp vouches for it: the account is that number."""
+    user, _, server = (jid or "").partition("@")
+    if server in ("c.us", "s.whatsapp.net") and user.isdigit() and 7 <= len(user) <= 15:
+        return f"+{user}"
+    return None
+
+
 def _me_party(me: dict[str, Any] | None) -> Party:
     me = me or {}
     return Party(external_id=str(me.get("id") or "me"), name=me.get("pushName"))
@@ -211,7 +220,7 @@ def parse_wamessage(
         author = participant if is_group and participant else payload.get("from")
         if not author:
             raise ValueError("inbound message has no sender")
-        sender = Party(external_id=str(author), name=_push_name(data))
+        sender = Party(external_id=str(author), name=_push_name(data), phone=phone_of_jid(str(author)))
         direction, sent_by = "inbound", SentBy.customer
 
     body = payload.get("body") or None
@@ -284,7 +293,7 @@ def _actor(payload: dict[str, Any], me: dict[str, Any] | None) -> Party:
     author = payload.get("participant") or payload.get("from")
     if not author:
         raise ValueError("event has no sender")
-    return Party(external_id=str(author))
+    return Party(external_id=str(author), phone=phone_of_jid(str(author)))
 
 
 def _thread(message_id: str, payload: dict[str, Any]) -> str:
