@@ -130,7 +130,7 @@ class PresenceIn(BaseModel):
 
 
 class HeartbeatIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"active": True}]})
     active: bool = Field(True, description="The person used the inbox since the last heartbeat.")
 
 
