@@ -270,6 +270,34 @@ async def test_vendor_and_metadata_seed_002(client, tenant, channel_configs):
     assert ch["metadata"] == {"ItemName": "Honda Wave"}
 
 
+async def test_vendor_name_must_be_the_vendor_of_the_channel_type(client, tenant, channel_configs):
+    """vendor.name is the detection key: naming another (or no known) vendor is refused, never obeyed."""
+    for name in ("chotot", "myspace"):
+        r = await client.post(
+            "/api/v1/channels",
+            headers=tenant.headers,
+            json={
+                "name": "tg",
+                "channel_type": "telegram",
+                "config": channel_configs["telegram"],
+                "vendor": {"name": name},
+            },
+        )
+        assert r.status_code == 422, r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["vendor.name"] and "'telegram'" in r.json()["errors"][0][
+            "message"
+        ]
+    assert (await client.get("/api/v1/channels", headers=tenant.headers)).json()["total"] == 0
+    ch = await create(client, tenant, "telegram", channel_configs["telegram"], vendor={"name": "telegram"})
+    assert ch["vendor"]["name"] == "telegram" and ch["requires_partner_credentials"] is False
+    r = await client.patch(f"/api/v1/channels/{ch['id']}", headers=tenant.headers, json={"vendor": {"name": "chotot"}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "vendor.name"
+    got = (await client.get(f"/api/v1/channels/{ch['id']}", headers=tenant.headers)).json()
+    assert got["vendor"]["name"] == "telegram" and got["updated_at"] == ch["updated_at"]
+    # still a telegram channel: activation needs its webhook
+    assert (await client.post(f"/api/v1/channels/{ch['id']}/activate", headers=tenant.headers)).status_code == 409
+
+
 async def test_channel_types_describe_each_platform(client, tenant):
     r = await client.get("/api/v1/channel-types", headers=tenant.headers)
     assert r.status_code == 200

@@ -35,7 +35,7 @@ def channel_out(channel: Channel) -> ChannelOut:
     data = {c: getattr(channel, c) for c in ChannelOut.model_fields if hasattr(channel, c)}
     data.update(
         config=service.masked_config(channel),
-        vendor=channel.vendor,
+        vendor={"channel_id": channel.vendor_channel_id, "name": channel.vendor_name or platform.vendor},
         metadata=channel.meta or {},
         requires_partner_credentials=platform.requires_partner_credentials,
         history_import=platform.history_import,

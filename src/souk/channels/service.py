@@ -31,6 +31,24 @@ def platform_of(channel: Channel) -> Platform:
     return registry.detect(channel.vendor_name, channel.channel_type)
 
 
+def check_vendor(channel_type: str, vendor_name: str | None) -> None:
+    """``vendor.name`` is the detection key (seed 002), so it must be the vendor of the channel's own type: a
+    telegram channel naming ``chotot`` would otherwise be validated, activated and sent through as Chotot."""
+    if vendor_name is None:
+        return
+    expected = registry.get(channel_type).vendor
+    if vendor_name != expected:
+        known = ", ".join(registry.vendors())
+        raise Unprocessable(
+            f"vendor.name {vendor_name!r} does not fit a {channel_type} channel, whose vendor is {expected!r}",
+            errors=[
+                field_error(
+                    "vendor.name", f"must be {expected!r} for a {channel_type} channel (known vendors: {known})"
+                )
+            ],
+        )
+
+
 def new_webhook_secret() -> str:
     # Telegram's secret_token allows only A-Za-z0-9_- and at most 256 characters
     return pysecrets.token_urlsafe(32)
@@ -106,6 +124,7 @@ async def create_channel(
     session: AsyncSession, tenant_id: uuid.UUID, body: Any, *, user_id: uuid.UUID | None
 ) -> Channel:
     platform = registry.get(body.channel_type)
+    check_vendor(body.channel_type, body.vendor.name if body.vendor else None)
     project_id = body.project_id
     if project_id is None:
         from souk.core.service import default_project
@@ -186,6 +205,8 @@ def _merge_secret(old: Any, new: Any) -> Any:
 async def patch_channel(session: AsyncSession, channel: Channel, body: Any) -> Channel:
     platform = platform_of(channel)
     changes = body.model_dump(exclude_unset=True)
+    if changes.get("vendor") is not None:
+        check_vendor(channel.channel_type, changes["vendor"].get("name"))
     if "config" in changes and changes["config"] is not None:
         current = {**channel.config, **{k: v for k, v in channel.secrets.items() if k != WEBHOOK_SECRET}}
         merged = dict(current)
