@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tests.conftest import TenantFixture, make_tenant
 
@@ -171,6 +171,40 @@ async def test_concurrent_activations_one_wins(client, tenant, channel_configs, 
     results = await asyncio.gather(*[client.post(base + "/activate", headers=tenant.headers) for _ in range(4)])
     codes = sorted(r.status_code for r in results)
     assert codes.count(200) == 1 and set(codes) == {200, 409}, codes
+
+
+async def test_concurrent_activate_and_deactivate_one_wins_the_other_409(client, tenant, channel_configs, app):
+    """From ``connecting`` both commands are legal, and one after the other both would apply; sent together (real
+    concurrent requests through the app), one wins and the other is refused, on either database."""
+    from souk.core.models import DomainEvent
+
+    channels = [await create(client, tenant, "chotot", channel_configs["chotot"]) for _ in range(3)]
+    requests = [
+        client.post(f"/api/v1/channels/{ch['id']}/{command}", headers=tenant.headers)
+        for ch in channels
+        for command in ("activate", "deactivate")
+    ]
+    results = await asyncio.gather(*requests)
+    winners = []
+    for i, ch in enumerate(channels):
+        pair = results[2 * i : 2 * i + 2]
+        assert sorted(r.status_code for r in pair) == [200, 409], [(r.status_code, r.text) for r in pair]
+        won = next(r for r in pair if r.status_code == 200).json()["status"]
+        lost = next(r for r in pair if r.status_code == 409)
+        assert lost.headers["content-type"].startswith("application/problem+json")
+        # refused on the status it finds (committed first) or by the version column (overlapping transactions)
+        assert lost.json()["requested_status"] != won and lost.json().get("current_status", won) == won
+        got = (await client.get(f"/api/v1/channels/{ch['id']}", headers=tenant.headers)).json()
+        assert got["status"] == won
+        winners.append(won)
+    async with app.state.db.system_session() as s:
+        names = (await s.scalars(select(DomainEvent.event_type).where(DomainEvent.tenant_id == tenant.id))).all()
+    assert names.count("channel.activated") + names.count("channel.deactivated") == 3  # the losers emitted nothing
+    # one after the other, both still apply
+    base = f"/api/v1/channels/{channels[0]['id']}"
+    first, second = ("deactivate", "activate") if winners[0] == "active" else ("activate", "deactivate")
+    assert (await client.post(f"{base}/{first}", headers=tenant.headers)).status_code == 200
+    assert (await client.post(f"{base}/{second}", headers=tenant.headers)).status_code == 200
 
 
 async def test_telegram_configure_webhook_registers_secret_token(client, tenant, channel_configs, fakes):

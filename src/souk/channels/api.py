@@ -1,6 +1,7 @@
 """Seed 004's channel REST API, response bodies as the seed shows them."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from souk.core import audit
 from souk.core.auth import Ctx, admin, agent
 from souk.core.models import Role
 from souk.core.pagination import PageParams, page_params, paginate
+from souk.db.types import utcnow
 from souk.platforms import registry
 from souk.platforms.plugin import PlatformError
 
@@ -45,6 +47,12 @@ def channel_out(channel: Channel) -> ChannelOut:
 
 def _http(request: Request) -> httpx.AsyncClient:
     return request.app.state.http
+
+
+async def arrival() -> datetime:
+    """When the request arrived, taken before any database work: a status change committed after it is one this
+    request could not have seen (see ``service.check_not_raced``)."""
+    return utcnow()
 
 
 def _changed(request: Request, channel: Channel) -> None:
@@ -159,10 +167,15 @@ def build_router() -> APIRouter:
         response_model=StatusChanged,
         responses={409: {"description": "Illegal transition, webhook not configured, or a concurrent change"}},
     )
-    async def activate(channel_id: uuid.UUID, request: Request, ctx: Ctx = Depends(admin)) -> StatusChanged:
+    async def activate(
+        channel_id: uuid.UUID,
+        request: Request,
+        arrived: datetime = Depends(arrival),
+        ctx: Ctx = Depends(admin),
+    ) -> StatusChanged:
         channel = await service.get_channel(ctx.session, channel_id)
         _changed(request, channel)
-        at = await service.activate(ctx.session, channel)
+        at = await service.activate(ctx.session, channel, arrived=arrived)
         audit.record(ctx, "channel.activated", "channel", channel.id)
         return StatusChanged(channel_id=channel.id, status=channel.status, activated_at=at)
 
@@ -172,10 +185,15 @@ def build_router() -> APIRouter:
         response_model=StatusChanged,
         responses={409: {"description": "Illegal transition or a concurrent change"}},
     )
-    async def deactivate(channel_id: uuid.UUID, request: Request, ctx: Ctx = Depends(admin)) -> StatusChanged:
+    async def deactivate(
+        channel_id: uuid.UUID,
+        request: Request,
+        arrived: datetime = Depends(arrival),
+        ctx: Ctx = Depends(admin),
+    ) -> StatusChanged:
         channel = await service.get_channel(ctx.session, channel_id)
         _changed(request, channel)
-        at = await service.deactivate(ctx.session, channel)
+        at = await service.deactivate(ctx.session, channel, arrived=arrived)
         audit.record(ctx, "channel.deactivated", "channel", channel.id)
         return StatusChanged(channel_id=channel.id, status=channel.status, deactivated_at=at)
 

@@ -234,11 +234,13 @@ async def patch_channel(session: AsyncSession, channel: Channel, body: Any) -> C
     return channel
 
 
-async def _flush(session: AsyncSession) -> None:
+async def _flush(session: AsyncSession, **extra: Any) -> None:
     try:
         await session.flush()
     except StaleDataError:
-        raise Conflict("the channel was changed at the same time by another request; reload and retry") from None
+        raise Conflict(
+            "the channel was changed at the same time by another request; reload and retry", **extra
+        ) from None
 
 
 def check_transition(channel: Channel, target: ChannelStatus) -> None:
@@ -251,32 +253,56 @@ def check_transition(channel: Channel, target: ChannelStatus) -> None:
         )
 
 
+def check_not_raced(channel: Channel, target: ChannelStatus, arrived: datetime | None) -> None:
+    """409 when the status changed after this request arrived: the request was decided on a status it never saw.
+
+    Two status commands sent together are both legal one after the other (activate, then deactivate), and the
+    database may well run them one after the other (SQLite always does). The one that commits second finds a change
+    newer than itself and loses; with overlapping transactions the version column catches the same race.
+    """
+    changed = channel.status_changed_at
+    if arrived is not None and changed is not None and changed > arrived:
+        raise Conflict(
+            f"the channel's status changed to {channel.status} while this request was in flight; reload and retry",
+            current_status=channel.status,
+            requested_status=target.value,
+        )
+
+
 async def set_status(
-    session: AsyncSession, channel: Channel, target: ChannelStatus, *, error: str | None = None
+    session: AsyncSession,
+    channel: Channel,
+    target: ChannelStatus,
+    *,
+    error: str | None = None,
+    arrived: datetime | None = None,
 ) -> None:
-    """Move along the state machine; the version column makes a concurrent change fail with 409."""
+    """Move along the state machine. A change made since the request ``arrived`` (committed first) or made at the
+    same time (the version column, compared in the UPDATE) makes this one fail with 409."""
+    check_not_raced(channel, target, arrived)
     check_transition(channel, target)
     channel.status = target
     if target == ChannelStatus.error and error:
         channel.last_error, channel.last_error_at = error, utcnow()
     channel.updated_at = utcnow()
-    await _flush(session)
+    await _flush(session, requested_status=target.value)
 
 
-async def activate(session: AsyncSession, channel: Channel) -> datetime:
+async def activate(session: AsyncSession, channel: Channel, *, arrived: datetime | None = None) -> datetime:
     platform = platform_of(channel)
+    check_not_raced(channel, ChannelStatus.active, arrived)
     if platform.needs_webhook and not channel.webhook_configured_at:
         raise Conflict(
             "configure the channel's webhook first (POST …/configure-webhook): "
             "a channel cannot receive messages without it"
         )
-    await set_status(session, channel, ChannelStatus.active)
+    await set_status(session, channel, ChannelStatus.active, arrived=arrived)
     events.emit(session, channel.tenant_id, "channel.activated", event_payload(channel))
     return channel.updated_at
 
 
-async def deactivate(session: AsyncSession, channel: Channel) -> datetime:
-    await set_status(session, channel, ChannelStatus.inactive)
+async def deactivate(session: AsyncSession, channel: Channel, *, arrived: datetime | None = None) -> datetime:
+    await set_status(session, channel, ChannelStatus.inactive, arrived=arrived)
     events.emit(session, channel.tenant_id, "channel.deactivated", event_payload(channel))
     return channel.updated_at
 
