@@ -160,8 +160,24 @@ async def test_activation_needs_a_webhook_and_follows_the_state_machine(client, 
 
 
 async def test_chotot_activates_without_a_webhook(client, tenant, channel_configs):
+    """Chotot delivers on the broker: configuring (or rotating) a webhook is a 409 naming the subject, not a URL to
+    paste, and changes nothing."""
     ch = await create(client, tenant, "chotot", channel_configs["chotot"])
-    r = await client.post(f"/api/v1/channels/{ch['id']}/activate", headers=tenant.headers)
+    base = f"/api/v1/channels/{ch['id']}"
+    subject = f"vendors.chotot.{ch['id']}"
+    for path, body in (
+        ("/configure-webhook", {"webhook_url": HOOK_BASE}),
+        ("/configure-webhook", None),
+        ("/rotate-webhook-secret", None),
+    ):
+        r = await client.post(base + path, headers=tenant.headers, json=body)
+        assert r.status_code == 409, (path, r.text)
+        assert r.json()["broker_subject"] == subject and "broker" in r.json()["detail"]
+    got = (await client.get(base, headers=tenant.headers)).json()
+    assert got["webhook_url"] is None and got["webhook_active"] is False and got["updated_at"] == ch["updated_at"]
+    info = (await client.get(base + "/webhook-info", headers=tenant.headers)).json()
+    assert info["broker_subject"] == subject and info["webhook_active"] is False
+    r = await client.post(base + "/activate", headers=tenant.headers)
     assert r.status_code == 200
 
 
@@ -337,7 +353,7 @@ async def test_channel_types_describe_each_platform(client, tenant):
     assert r.status_code == 200
     by_type = {t["channel_type"]: t for t in r.json()}
     assert set(TYPES) <= set(by_type)
-    assert by_type["chotot"]["requires_partner_credentials"] is True
+    assert by_type["chotot"]["requires_partner_credentials"] is True and by_type["chotot"]["receives_webhooks"] is False
     assert by_type["telegram"]["registers_webhook"] is True and by_type["whatsapp"]["has_handshake"] is True
     assert "botToken" in by_type["telegram"]["config_schema"]["properties"]
     assert "accessToken" in by_type["whatsapp"]["secret_fields"]

@@ -81,6 +81,7 @@ async def channel_types(ctx: Ctx = Depends(agent)) -> list[ChannelTypeOut]:
                 requires_partner_credentials=p.requires_partner_credentials,
                 history_import=p.history_import,
                 needs_webhook=p.needs_webhook,
+                receives_webhooks=p.receives_webhooks,
                 registers_webhook=p.can_register_webhook,
                 has_handshake=p.has_handshake,
                 secret_fields=sorted(p.secret_fields),
@@ -201,7 +202,10 @@ def build_router() -> APIRouter:
         "/{channel_id}/configure-webhook",
         summary="Give the channel its webhook URL and register it",
         response_model=ConfigureWebhookOut,
-        responses={502: {"description": "The platform refused the registration"}},
+        responses={
+            409: {"description": "The platform delivers on the broker (Chotot): no webhook to configure"},
+            502: {"description": "The platform refused the registration"},
+        },
     )
     async def configure_webhook(
         channel_id: uuid.UUID, request: Request, body: ConfigureWebhookIn | None = None, ctx: Ctx = Depends(admin)
@@ -239,12 +243,14 @@ def build_router() -> APIRouter:
             last_webhook_received=channel.last_webhook_received_at,
             verify_token=token,
             registered_with_platform=bool(channel.webhook_url and platform.can_register_webhook),
+            broker_subject=platform.broker_subject(channel.id),
         )
 
     @router.post(
         "/{channel_id}/rotate-webhook-secret",
         summary="Replace the webhook secret (re-registers it)",
         response_model=WebhookInfo,
+        responses={409: {"description": "The platform delivers on the broker (Chotot): no webhook secret"}},
     )
     async def rotate_secret(channel_id: uuid.UUID, request: Request, ctx: Ctx = Depends(admin)) -> WebhookInfo:
         channel = await service.get_channel(ctx.session, channel_id)

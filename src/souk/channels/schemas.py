@@ -134,6 +134,9 @@ class WebhookInfo(BaseModel):
     registered_with_platform: bool = Field(
         False, description="True when Souk registered the URL with the platform itself (Telegram, WAHA)."
     )
+    broker_subject: str | None = Field(
+        None, description="For platforms that deliver on the broker (Chotot): the subject, and there is no webhook."
+    )
 
 
 class ConfigureWebhookOut(BaseModel):
@@ -166,6 +169,7 @@ class ChannelTypeOut(BaseModel):
     )
     history_import: bool = Field(False, description="The platform gives past messages: `import-history` works.")
     needs_webhook: bool = Field(description="Activation needs a configured webhook.")
+    receives_webhooks: bool = Field(True, description="Inbound arrives on a webhook (else on the broker).")
     registers_webhook: bool = Field(description="Souk registers the webhook with the platform itself.")
     has_handshake: bool = Field(description="The platform verifies the URL with a GET handshake (Meta).")
     secret_fields: list[str]

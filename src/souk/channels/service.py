@@ -311,6 +311,18 @@ def client_for(channel: Channel, http: httpx.AsyncClient) -> VendorClient:
     return platform_of(channel).client(channel.config, channel.secrets, http)
 
 
+def check_receives_webhooks(platform: Platform, channel: Channel) -> None:
+    """409 for a platform that delivers on the broker: there is no webhook to set up, and a URL shown as if there
+    were would be one Souk refuses."""
+    subject = platform.broker_subject(channel.id)
+    if subject is not None:
+        raise Conflict(
+            f"{platform.display_name} delivers inbound messages on the broker subject {subject}, not through a "
+            "webhook: there is no webhook to configure",
+            broker_subject=subject,
+        )
+
+
 async def configure_webhook(
     session: AsyncSession, channel: Channel, http: httpx.AsyncClient, base_url: str
 ) -> tuple[str, bool]:
@@ -319,6 +331,7 @@ async def configure_webhook(
     Returns ``(url, registered_with_platform)``. Raises ``PlatformError`` when the platform refuses.
     """
     platform = platform_of(channel)
+    check_receives_webhooks(platform, channel)
     url = webhook_url_for(base_url, channel)
     registered = False
     if platform.can_register_webhook:
@@ -342,9 +355,10 @@ def verify_token(channel: Channel) -> str | None:
 
 async def rotate_webhook_secret(session: AsyncSession, channel: Channel, http: httpx.AsyncClient) -> None:
     """A new webhook secret; re-registered with the platform at once where Souk registered it."""
+    platform = platform_of(channel)
+    check_receives_webhooks(platform, channel)
     secrets = dict(channel.secrets)
     secrets[WEBHOOK_SECRET] = new_webhook_secret()
-    platform = platform_of(channel)
     if platform.can_register_webhook and channel.webhook_url:
         await platform.client(channel.config, secrets, http).configure_webhook(
             channel.webhook_url, secrets[WEBHOOK_SECRET]
