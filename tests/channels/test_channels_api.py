@@ -79,8 +79,9 @@ async def test_list_filters_search_and_seed_shape(client, tenant, channel_config
     assert (r["page"], r["limit"]) == (1, 20)
     found = (await client.get("/api/v1/channels?q=support", headers=tenant.headers)).json()
     assert [c["name"] for c in found["channels"]] == ["Support bot"]
-    bad = await client.get("/api/v1/channels?type=fax", headers=tenant.headers)
-    assert bad.status_code == 422
+    bad = await client.get("/api/v1/channels?type=myspace", headers=tenant.headers)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "type"
+    assert all(t in bad.json()["errors"][0]["message"] for t in TYPES)
 
 
 async def test_get_patch_delete(client, tenant, channel_configs):

@@ -75,5 +75,11 @@ async def test_third_party_platform_is_registered(installed_plugin, settings):
             )
             assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "vendor.name"
             assert "faxcorp" in wrong.json()["errors"][0]["message"]
+            # the list's type filter knows plugin types too
+            listed = await client.get("/api/v1/channels?type=fax", headers=tenant.headers)
+            assert listed.status_code == 200 and listed.json()["total"] == 2
+            assert {c["channel_type"] for c in listed.json()["channels"]} == {"fax"}
+            unknown = await client.get("/api/v1/channels?type=telex", headers=tenant.headers)
+            assert unknown.status_code == 422 and "fax" in unknown.json()["errors"][0]["message"]
     assert registry.detect("faxcorp", "telegram") is registry.get("fax")  # vendor first, type as the fallback
     assert registry.detect(None, "fax") is registry.get("fax")

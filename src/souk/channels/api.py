@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from souk.channels import service
 from souk.channels.forms import config_fields
-from souk.channels.models import Channel, ChannelStatus, ChannelType
+from souk.channels.models import Channel, ChannelStatus
 from souk.channels.schemas import (
     ChannelList,
     ChannelOut,
@@ -25,6 +25,7 @@ from souk.channels.schemas import (
 )
 from souk.core import audit
 from souk.core.auth import Ctx, admin, agent
+from souk.core.errors import Unprocessable, field_error
 from souk.core.models import Role
 from souk.core.pagination import PageParams, page_params, paginate
 from souk.db.types import utcnow
@@ -126,11 +127,17 @@ def build_router() -> APIRouter:
     async def list_channels(
         ctx: Ctx = Depends(agent),
         params: PageParams = Depends(page_params),
-        type: ChannelType | None = Query(None, description="Only this channel type."),
+        type: str | None = Query(None, max_length=32, description="Only this channel type (any registered one)."),
         status: ChannelStatus | None = Query(None, description="Only this status."),
         q: str | None = Query(None, max_length=200, description="Search in name, external and vendor ids."),
         project_id: uuid.UUID | None = None,
     ) -> ChannelList:
+        if type is not None and type not in registry.channel_types():
+            known = ", ".join(registry.channel_types())
+            raise Unprocessable(
+                f"unknown channel type {type!r}; known: {known}",
+                errors=[field_error("type", f"must be one of: {known}")],
+            )
         stmt = service.channels_query(channel_type=type, status=status, q=q, project_id=project_id)
         rows, total = await paginate(ctx.session, stmt, params)
         items = [channel_out(c) for c in rows]
