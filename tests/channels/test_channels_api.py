@@ -238,6 +238,18 @@ async def test_telegram_configure_webhook_registers_secret_token(client, tenant,
     info = (await client.get(f"/api/v1/channels/{ch['id']}/webhook-info", headers=tenant.headers)).json()
     assert info["webhook_url"] == body["webhook_url"] and info["webhook_active"] is True
     assert info["webhook_configured_at"] and info["last_webhook_received"] is None
+    for bad in ("ftp://hooks.example", "hooks.souk.example", "/webhooks", "https://", "https://h:99999", "http://a b"):
+        r = await client.post(
+            f"/api/v1/channels/{ch['id']}/configure-webhook", headers=tenant.headers, json={"webhook_url": bad}
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "webhook_url", (bad, r.text)
+    # the channel's full URL is taken as it is, not as a base
+    full = await client.post(
+        f"/api/v1/channels/{ch['id']}/configure-webhook",
+        headers=tenant.headers,
+        json={"webhook_url": body["webhook_url"]},
+    )
+    assert full.json()["webhook_url"] == body["webhook_url"]
     old = tg.webhook_secret
     r = await client.post(f"/api/v1/channels/{ch['id']}/rotate-webhook-secret", headers=tenant.headers)
     assert r.status_code == 200 and tg.webhook_secret != old

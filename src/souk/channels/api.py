@@ -211,6 +211,7 @@ def build_router() -> APIRouter:
         response_model=ConfigureWebhookOut,
         responses={
             409: {"description": "The platform delivers on the broker (Chotot): no webhook to configure"},
+            422: {"description": "webhook_url is not an absolute http(s) URL"},
             502: {"description": "The platform refused the registration"},
         },
     )

@@ -90,7 +90,10 @@ def masked_config(channel: Channel) -> dict[str, Any]:
 
 
 def webhook_url_for(base_url: str, channel: Channel) -> str:
-    return f"{base_url.rstrip('/')}/webhooks/{channel.channel_type}/{channel.id}"
+    """The channel's URL under ``base_url``; a base that already is the channel's URL is kept as it is."""
+    path = f"/webhooks/{channel.channel_type}/{channel.id}"
+    base = base_url.rstrip("/")
+    return base if base.endswith(path) else base + path
 
 
 def _validate_config(platform: Platform, config: Mapping[str, Any]) -> BaseModel:
