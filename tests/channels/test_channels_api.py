@@ -301,17 +301,38 @@ async def test_test_connection_with_bad_credentials_is_502_and_recorded(client, 
     assert got["last_error"] and got["last_error_at"]
 
 
-async def test_pipeline_association(client, tenant, channel_configs):
+async def test_pipeline_association(client, app, tenant, channel_configs):
     import uuid
 
+    other = await make_tenant(app, "globex")
+    theirs = (await client.post("/api/v1/pipelines", headers=other.headers, json={"name": "Theirs"})).json()["id"]
+    for refused in (str(uuid.uuid4()), theirs):  # made up, or another tenant's
+        r = await client.post(
+            "/api/v1/channels",
+            headers=tenant.headers,
+            json={
+                "name": "x",
+                "channel_type": "telegram",
+                "config": channel_configs["telegram"],
+                "pipeline_id": refused,
+            },
+        )
+        assert r.status_code == 404 and r.json()["errors"][0]["field"] == "pipeline_id", r.text
+    assert (await client.get("/api/v1/channels", headers=tenant.headers)).json()["total"] == 0
     ch = await create(client, tenant, "telegram", channel_configs["telegram"])
-    r = await client.post(
-        f"/api/v1/channels/{ch['id']}/associate-pipeline",
-        headers=tenant.headers,
-        json={"pipeline_id": str(uuid.uuid4())},
-    )
-    assert r.status_code == 404 and r.json()["errors"][0]["field"] == "pipeline_id"
+    for refused in (str(uuid.uuid4()), theirs):
+        r = await client.post(
+            f"/api/v1/channels/{ch['id']}/associate-pipeline", headers=tenant.headers, json={"pipeline_id": refused}
+        )
+        assert r.status_code == 404 and r.json()["errors"][0]["field"] == "pipeline_id"
+        # PATCH does not change the pipeline: associate-pipeline does, with its event
+        r = await client.patch(f"/api/v1/channels/{ch['id']}", headers=tenant.headers, json={"pipeline_id": refused})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "pipeline_id"
+    got = (await client.get(f"/api/v1/channels/{ch['id']}", headers=tenant.headers)).json()
+    assert got["pipeline_id"] is None and got["updated_at"] == ch["updated_at"]
     pid = (await client.post("/api/v1/pipelines", headers=tenant.headers, json={"name": "Sales"})).json()["id"]
+    made = await create(client, tenant, "telegram", channel_configs["telegram"], name="Routed", pipeline_id=pid)
+    assert made["pipeline_id"] == pid
     r = await client.post(
         f"/api/v1/channels/{ch['id']}/associate-pipeline", headers=tenant.headers, json={"pipeline_id": pid}
     )
