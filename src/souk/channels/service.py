@@ -407,7 +407,7 @@ async def delete_channel(session: AsyncSession, channel: Channel, http: httpx.As
     platform = platform_of(channel)
     if platform.can_register_webhook and channel.webhook_url:
         try:
-            await client_for(channel, http).delete_webhook()
+            await client_for(channel, http).delete_webhook(channel.webhook_url)
         except (PlatformError, NotImplementedError, httpx.HTTPError) as exc:
             warning = f"the platform-side webhook could not be removed: {exc}"
     channel.deleted_at = utcnow()

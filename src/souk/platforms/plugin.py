@@ -120,7 +120,8 @@ class VendorClient:
         """Register ``url`` with the platform where it allows; returns what the platform answered."""
         raise NotImplementedError
 
-    async def delete_webhook(self) -> None:
+    async def delete_webhook(self, url: str | None = None) -> None:
+        """Remove the webhook Souk registered at ``url`` (only Souk's: the platform may serve others)."""
         raise NotImplementedError
 
 
