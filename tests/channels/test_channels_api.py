@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from tests.conftest import TenantFixture, make_tenant
 
@@ -79,8 +79,9 @@ async def test_list_filters_search_and_seed_shape(client, tenant, channel_config
     assert (r["page"], r["limit"]) == (1, 20)
     found = (await client.get("/api/v1/channels?q=support", headers=tenant.headers)).json()
     assert [c["name"] for c in found["channels"]] == ["Support bot"]
-    bad = await client.get("/api/v1/channels?type=fax", headers=tenant.headers)
-    assert bad.status_code == 422
+    bad = await client.get("/api/v1/channels?type=myspace", headers=tenant.headers)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "type"
+    assert all(t in bad.json()["errors"][0]["message"] for t in TYPES)
 
 
 async def test_get_patch_delete(client, tenant, channel_configs):
@@ -160,8 +161,24 @@ async def test_activation_needs_a_webhook_and_follows_the_state_machine(client, 
 
 
 async def test_chotot_activates_without_a_webhook(client, tenant, channel_configs):
+    """Chotot delivers on the broker: configuring (or rotating) a webhook is a 409 naming the subject, not a URL to
+    paste, and changes nothing."""
     ch = await create(client, tenant, "chotot", channel_configs["chotot"])
-    r = await client.post(f"/api/v1/channels/{ch['id']}/activate", headers=tenant.headers)
+    base = f"/api/v1/channels/{ch['id']}"
+    subject = f"vendors.chotot.{ch['id']}"
+    for path, body in (
+        ("/configure-webhook", {"webhook_url": HOOK_BASE}),
+        ("/configure-webhook", None),
+        ("/rotate-webhook-secret", None),
+    ):
+        r = await client.post(base + path, headers=tenant.headers, json=body)
+        assert r.status_code == 409, (path, r.text)
+        assert r.json()["broker_subject"] == subject and "broker" in r.json()["detail"]
+    got = (await client.get(base, headers=tenant.headers)).json()
+    assert got["webhook_url"] is None and got["webhook_active"] is False and got["updated_at"] == ch["updated_at"]
+    info = (await client.get(base + "/webhook-info", headers=tenant.headers)).json()
+    assert info["broker_subject"] == subject and info["webhook_active"] is False
+    r = await client.post(base + "/activate", headers=tenant.headers)
     assert r.status_code == 200
 
 
@@ -171,6 +188,40 @@ async def test_concurrent_activations_one_wins(client, tenant, channel_configs, 
     results = await asyncio.gather(*[client.post(base + "/activate", headers=tenant.headers) for _ in range(4)])
     codes = sorted(r.status_code for r in results)
     assert codes.count(200) == 1 and set(codes) == {200, 409}, codes
+
+
+async def test_concurrent_activate_and_deactivate_one_wins_the_other_409(client, tenant, channel_configs, app):
+    """From ``connecting`` both commands are legal, and one after the other both would apply; sent together (real
+    concurrent requests through the app), one wins and the other is refused, on either database."""
+    from souk.core.models import DomainEvent
+
+    channels = [await create(client, tenant, "chotot", channel_configs["chotot"]) for _ in range(3)]
+    requests = [
+        client.post(f"/api/v1/channels/{ch['id']}/{command}", headers=tenant.headers)
+        for ch in channels
+        for command in ("activate", "deactivate")
+    ]
+    results = await asyncio.gather(*requests)
+    winners = []
+    for i, ch in enumerate(channels):
+        pair = results[2 * i : 2 * i + 2]
+        assert sorted(r.status_code for r in pair) == [200, 409], [(r.status_code, r.text) for r in pair]
+        won = next(r for r in pair if r.status_code == 200).json()["status"]
+        lost = next(r for r in pair if r.status_code == 409)
+        assert lost.headers["content-type"].startswith("application/problem+json")
+        # refused on the status it finds (committed first) or by the version column (overlapping transactions)
+        assert lost.json()["requested_status"] != won and lost.json().get("current_status", won) == won
+        got = (await client.get(f"/api/v1/channels/{ch['id']}", headers=tenant.headers)).json()
+        assert got["status"] == won
+        winners.append(won)
+    async with app.state.db.system_session() as s:
+        names = (await s.scalars(select(DomainEvent.event_type).where(DomainEvent.tenant_id == tenant.id))).all()
+    assert names.count("channel.activated") + names.count("channel.deactivated") == 3  # the losers emitted nothing
+    # one after the other, both still apply
+    base = f"/api/v1/channels/{channels[0]['id']}"
+    first, second = ("deactivate", "activate") if winners[0] == "active" else ("activate", "deactivate")
+    assert (await client.post(f"{base}/{first}", headers=tenant.headers)).status_code == 200
+    assert (await client.post(f"{base}/{second}", headers=tenant.headers)).status_code == 200
 
 
 async def test_telegram_configure_webhook_registers_secret_token(client, tenant, channel_configs, fakes):
@@ -187,6 +238,18 @@ async def test_telegram_configure_webhook_registers_secret_token(client, tenant,
     info = (await client.get(f"/api/v1/channels/{ch['id']}/webhook-info", headers=tenant.headers)).json()
     assert info["webhook_url"] == body["webhook_url"] and info["webhook_active"] is True
     assert info["webhook_configured_at"] and info["last_webhook_received"] is None
+    for bad in ("ftp://hooks.example", "hooks.souk.example", "/webhooks", "https://", "https://h:99999", "http://a b"):
+        r = await client.post(
+            f"/api/v1/channels/{ch['id']}/configure-webhook", headers=tenant.headers, json={"webhook_url": bad}
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "webhook_url", (bad, r.text)
+    # the channel's full URL is taken as it is, not as a base
+    full = await client.post(
+        f"/api/v1/channels/{ch['id']}/configure-webhook",
+        headers=tenant.headers,
+        json={"webhook_url": body["webhook_url"]},
+    )
+    assert full.json()["webhook_url"] == body["webhook_url"]
     old = tg.webhook_secret
     r = await client.post(f"/api/v1/channels/{ch['id']}/rotate-webhook-secret", headers=tenant.headers)
     assert r.status_code == 200 and tg.webhook_secret != old
@@ -238,17 +301,38 @@ async def test_test_connection_with_bad_credentials_is_502_and_recorded(client, 
     assert got["last_error"] and got["last_error_at"]
 
 
-async def test_pipeline_association(client, tenant, channel_configs):
+async def test_pipeline_association(client, app, tenant, channel_configs):
     import uuid
 
+    other = await make_tenant(app, "globex")
+    theirs = (await client.post("/api/v1/pipelines", headers=other.headers, json={"name": "Theirs"})).json()["id"]
+    for refused in (str(uuid.uuid4()), theirs):  # made up, or another tenant's
+        r = await client.post(
+            "/api/v1/channels",
+            headers=tenant.headers,
+            json={
+                "name": "x",
+                "channel_type": "telegram",
+                "config": channel_configs["telegram"],
+                "pipeline_id": refused,
+            },
+        )
+        assert r.status_code == 404 and r.json()["errors"][0]["field"] == "pipeline_id", r.text
+    assert (await client.get("/api/v1/channels", headers=tenant.headers)).json()["total"] == 0
     ch = await create(client, tenant, "telegram", channel_configs["telegram"])
-    r = await client.post(
-        f"/api/v1/channels/{ch['id']}/associate-pipeline",
-        headers=tenant.headers,
-        json={"pipeline_id": str(uuid.uuid4())},
-    )
-    assert r.status_code == 404 and r.json()["errors"][0]["field"] == "pipeline_id"
+    for refused in (str(uuid.uuid4()), theirs):
+        r = await client.post(
+            f"/api/v1/channels/{ch['id']}/associate-pipeline", headers=tenant.headers, json={"pipeline_id": refused}
+        )
+        assert r.status_code == 404 and r.json()["errors"][0]["field"] == "pipeline_id"
+        # PATCH does not change the pipeline: associate-pipeline does, with its event
+        r = await client.patch(f"/api/v1/channels/{ch['id']}", headers=tenant.headers, json={"pipeline_id": refused})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "pipeline_id"
+    got = (await client.get(f"/api/v1/channels/{ch['id']}", headers=tenant.headers)).json()
+    assert got["pipeline_id"] is None and got["updated_at"] == ch["updated_at"]
     pid = (await client.post("/api/v1/pipelines", headers=tenant.headers, json={"name": "Sales"})).json()["id"]
+    made = await create(client, tenant, "telegram", channel_configs["telegram"], name="Routed", pipeline_id=pid)
+    assert made["pipeline_id"] == pid
     r = await client.post(
         f"/api/v1/channels/{ch['id']}/associate-pipeline", headers=tenant.headers, json={"pipeline_id": pid}
     )
@@ -268,6 +352,30 @@ async def test_vendor_and_metadata_seed_002(client, tenant, channel_configs):
     )
     assert ch["vendor"] == {"channel_id": "room-77", "name": "chotot"}
     assert ch["metadata"] == {"ItemName": "Honda Wave"}
+    # vendor.name is the detection key: naming another (or no known) vendor is refused, never obeyed.
+    for name in ("chotot", "myspace"):
+        r = await client.post(
+            "/api/v1/channels",
+            headers=tenant.headers,
+            json={
+                "name": "tg",
+                "channel_type": "telegram",
+                "config": channel_configs["telegram"],
+                "vendor": {"name": name},
+            },
+        )
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["errors"]
+        assert error["field"] == "vendor.name" and "'telegram'" in error["message"]
+    assert (await client.get("/api/v1/channels", headers=tenant.headers)).json()["total"] == 1
+    ch = await create(client, tenant, "telegram", channel_configs["telegram"], vendor={"name": "telegram"})
+    assert ch["vendor"]["name"] == "telegram" and ch["requires_partner_credentials"] is False
+    r = await client.patch(f"/api/v1/channels/{ch['id']}", headers=tenant.headers, json={"vendor": {"name": "chotot"}})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "vendor.name"
+    got = (await client.get(f"/api/v1/channels/{ch['id']}", headers=tenant.headers)).json()
+    assert got["vendor"]["name"] == "telegram" and got["updated_at"] == ch["updated_at"]
+    # still a telegram channel: activation needs its webhook
+    assert (await client.post(f"/api/v1/channels/{ch['id']}/activate", headers=tenant.headers)).status_code == 409
 
 
 async def test_channel_types_describe_each_platform(client, tenant):
@@ -275,7 +383,7 @@ async def test_channel_types_describe_each_platform(client, tenant):
     assert r.status_code == 200
     by_type = {t["channel_type"]: t for t in r.json()}
     assert set(TYPES) <= set(by_type)
-    assert by_type["chotot"]["requires_partner_credentials"] is True
+    assert by_type["chotot"]["requires_partner_credentials"] is True and by_type["chotot"]["receives_webhooks"] is False
     assert by_type["telegram"]["registers_webhook"] is True and by_type["whatsapp"]["has_handshake"] is True
     assert "botToken" in by_type["telegram"]["config_schema"]["properties"]
     assert "accessToken" in by_type["whatsapp"]["secret_fields"]

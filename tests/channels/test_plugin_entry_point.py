@@ -38,7 +38,6 @@ def installed_plugin(tmp_path_factory: pytest.TempPathFactory):
     registry.reload()
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_third_party_platform_is_registered(installed_plugin, settings):
     from souk.app import create_app
 
@@ -55,6 +54,7 @@ async def test_third_party_platform_is_registered(installed_plugin, settings):
             )
             assert r.status_code == 201, r.text
             assert r.json()["config"]["password"] != "hunter22"
+            assert r.json()["vendor"]["name"] == "faxcorp"  # the plugin's vendor, not its channel type
             cid = r.json()["id"]
             t = await client.post(f"/api/v1/channels/{cid}/test-connection", headers=tenant.headers)
             assert t.json()["external_id"] == "+15550100"
@@ -64,3 +64,22 @@ async def test_third_party_platform_is_registered(installed_plugin, settings):
                 json={"name": "Fax", "channel_type": "fax", "config": {"number": "1"}},
             )
             assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "config.password"
+            # vendor.name is the detection key: the plugin's own vendor is accepted, its channel type is not one
+            fax = {"name": "Fax", "channel_type": "fax", "config": {"number": "+15550101", "password": "pw"}}
+            named = await client.post(
+                "/api/v1/channels", headers=tenant.headers, json={**fax, "vendor": {"name": "faxcorp"}}
+            )
+            assert named.status_code == 201 and named.json()["vendor"]["name"] == "faxcorp"
+            wrong = await client.post(
+                "/api/v1/channels", headers=tenant.headers, json={**fax, "vendor": {"name": "fax"}}
+            )
+            assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "vendor.name"
+            assert "faxcorp" in wrong.json()["errors"][0]["message"]
+            # the list's type filter knows plugin types too
+            listed = await client.get("/api/v1/channels?type=fax", headers=tenant.headers)
+            assert listed.status_code == 200 and listed.json()["total"] == 2
+            assert {c["channel_type"] for c in listed.json()["channels"]} == {"fax"}
+            unknown = await client.get("/api/v1/channels?type=telex", headers=tenant.headers)
+            assert unknown.status_code == 422 and "fax" in unknown.json()["errors"][0]["message"]
+    assert registry.detect("faxcorp", "telegram") is registry.get("fax")  # vendor first, type as the fallback
+    assert registry.detect(None, "fax") is registry.get("fax")

@@ -1,6 +1,7 @@
 """Seed 004's channel REST API, response bodies as the seed shows them."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -8,7 +9,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from souk.channels import service
 from souk.channels.forms import config_fields
-from souk.channels.models import Channel, ChannelStatus, ChannelType
+from souk.channels.models import Channel, ChannelStatus
 from souk.channels.schemas import (
     ChannelList,
     ChannelOut,
@@ -24,8 +25,10 @@ from souk.channels.schemas import (
 )
 from souk.core import audit
 from souk.core.auth import Ctx, admin, agent
+from souk.core.errors import Unprocessable, field_error
 from souk.core.models import Role
 from souk.core.pagination import PageParams, page_params, paginate
+from souk.db.types import utcnow
 from souk.platforms import registry
 from souk.platforms.plugin import PlatformError
 
@@ -35,7 +38,7 @@ def channel_out(channel: Channel) -> ChannelOut:
     data = {c: getattr(channel, c) for c in ChannelOut.model_fields if hasattr(channel, c)}
     data.update(
         config=service.masked_config(channel),
-        vendor=channel.vendor,
+        vendor={"channel_id": channel.vendor_channel_id, "name": channel.vendor_name or platform.vendor},
         metadata=channel.meta or {},
         requires_partner_credentials=platform.requires_partner_credentials,
         history_import=platform.history_import,
@@ -45,6 +48,12 @@ def channel_out(channel: Channel) -> ChannelOut:
 
 def _http(request: Request) -> httpx.AsyncClient:
     return request.app.state.http
+
+
+async def arrival() -> datetime:
+    """When the request arrived, taken before any database work: a status change committed after it is one this
+    request could not have seen (see ``service.check_not_raced``)."""
+    return utcnow()
 
 
 def _changed(request: Request, channel: Channel) -> None:
@@ -73,6 +82,7 @@ async def channel_types(ctx: Ctx = Depends(agent)) -> list[ChannelTypeOut]:
                 requires_partner_credentials=p.requires_partner_credentials,
                 history_import=p.history_import,
                 needs_webhook=p.needs_webhook,
+                receives_webhooks=p.receives_webhooks,
                 registers_webhook=p.can_register_webhook,
                 has_handshake=p.has_handshake,
                 secret_fields=sorted(p.secret_fields),
@@ -117,11 +127,17 @@ def build_router() -> APIRouter:
     async def list_channels(
         ctx: Ctx = Depends(agent),
         params: PageParams = Depends(page_params),
-        type: ChannelType | None = Query(None, description="Only this channel type."),
+        type: str | None = Query(None, max_length=32, description="Only this channel type (any registered one)."),
         status: ChannelStatus | None = Query(None, description="Only this status."),
         q: str | None = Query(None, max_length=200, description="Search in name, external and vendor ids."),
         project_id: uuid.UUID | None = None,
     ) -> ChannelList:
+        if type is not None and type not in registry.channel_types():
+            known = ", ".join(registry.channel_types())
+            raise Unprocessable(
+                f"unknown channel type {type!r}; known: {known}",
+                errors=[field_error("type", f"must be one of: {known}")],
+            )
         stmt = service.channels_query(channel_type=type, status=status, q=q, project_id=project_id)
         rows, total = await paginate(ctx.session, stmt, params)
         items = [channel_out(c) for c in rows]
@@ -159,10 +175,15 @@ def build_router() -> APIRouter:
         response_model=StatusChanged,
         responses={409: {"description": "Illegal transition, webhook not configured, or a concurrent change"}},
     )
-    async def activate(channel_id: uuid.UUID, request: Request, ctx: Ctx = Depends(admin)) -> StatusChanged:
+    async def activate(
+        channel_id: uuid.UUID,
+        request: Request,
+        arrived: datetime = Depends(arrival),
+        ctx: Ctx = Depends(admin),
+    ) -> StatusChanged:
         channel = await service.get_channel(ctx.session, channel_id)
         _changed(request, channel)
-        at = await service.activate(ctx.session, channel)
+        at = await service.activate(ctx.session, channel, arrived=arrived)
         audit.record(ctx, "channel.activated", "channel", channel.id)
         return StatusChanged(channel_id=channel.id, status=channel.status, activated_at=at)
 
@@ -172,10 +193,15 @@ def build_router() -> APIRouter:
         response_model=StatusChanged,
         responses={409: {"description": "Illegal transition or a concurrent change"}},
     )
-    async def deactivate(channel_id: uuid.UUID, request: Request, ctx: Ctx = Depends(admin)) -> StatusChanged:
+    async def deactivate(
+        channel_id: uuid.UUID,
+        request: Request,
+        arrived: datetime = Depends(arrival),
+        ctx: Ctx = Depends(admin),
+    ) -> StatusChanged:
         channel = await service.get_channel(ctx.session, channel_id)
         _changed(request, channel)
-        at = await service.deactivate(ctx.session, channel)
+        at = await service.deactivate(ctx.session, channel, arrived=arrived)
         audit.record(ctx, "channel.deactivated", "channel", channel.id)
         return StatusChanged(channel_id=channel.id, status=channel.status, deactivated_at=at)
 
@@ -183,7 +209,11 @@ def build_router() -> APIRouter:
         "/{channel_id}/configure-webhook",
         summary="Give the channel its webhook URL and register it",
         response_model=ConfigureWebhookOut,
-        responses={502: {"description": "The platform refused the registration"}},
+        responses={
+            409: {"description": "The platform delivers on the broker (Chotot): no webhook to configure"},
+            422: {"description": "webhook_url is not an absolute http(s) URL"},
+            502: {"description": "The platform refused the registration"},
+        },
     )
     async def configure_webhook(
         channel_id: uuid.UUID, request: Request, body: ConfigureWebhookIn | None = None, ctx: Ctx = Depends(admin)
@@ -221,12 +251,14 @@ def build_router() -> APIRouter:
             last_webhook_received=channel.last_webhook_received_at,
             verify_token=token,
             registered_with_platform=bool(channel.webhook_url and platform.can_register_webhook),
+            broker_subject=platform.broker_subject(channel.id),
         )
 
     @router.post(
         "/{channel_id}/rotate-webhook-secret",
         summary="Replace the webhook secret (re-registers it)",
         response_model=WebhookInfo,
+        responses={409: {"description": "The platform delivers on the broker (Chotot): no webhook secret"}},
     )
     async def rotate_secret(channel_id: uuid.UUID, request: Request, ctx: Ctx = Depends(admin)) -> WebhookInfo:
         channel = await service.get_channel(ctx.session, channel_id)

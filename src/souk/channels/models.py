@@ -8,10 +8,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from souk.db.base import Base, TenantScoped, Timestamps, UUIDPk
-from souk.db.types import EncryptedJSON, JSONType
+from souk.db.types import EncryptedJSON, JSONType, utcnow
 
 
 class ChannelType(enum.StrEnum):
@@ -72,6 +72,8 @@ class Channel(UUIDPk, Timestamps, TenantScoped, Base):
     name: Mapped[str] = mapped_column(String(200))
     channel_type: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default=ChannelStatus.connecting)
+    #: when ``status`` last changed (by anyone): a status command that arrived before it lost a race (409)
+    status_changed_at: Mapped[datetime | None]
     external_id: Mapped[str | None] = mapped_column(String(255))
     #: non-secret configuration, in the seed's camelCase keys
     config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
@@ -104,6 +106,12 @@ class Channel(UUIDPk, Timestamps, TenantScoped, Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+    @validates("status")
+    def _stamp_status_change(self, _key: str, value: str) -> str:
+        if value != self.__dict__.get("status"):  # no lazy load (async sessions cannot do one here)
+            self.status_changed_at = utcnow()
+        return value
 
     @property
     def vendor(self) -> dict[str, str | None]:

@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model, field_validator
 
 from souk.channels.forms import ConfigField
 from souk.core.errors import UNION_TAGS
@@ -131,8 +132,26 @@ class ConfigureWebhookIn(Strict):
         None,
         max_length=2000,
         examples=["https://custom.domain.com/webhook"],
-        description="A public base URL to use instead of SOUK_PUBLIC_URL (e.g. a custom domain or tunnel).",
+        description="The public base URL (http or https) at which platforms reach this Souk, instead of "
+        "SOUK_PUBLIC_URL (e.g. a custom domain or tunnel): the channel's URL is this base followed by "
+        "`/webhooks/{channel_type}/{channel_id}`. The channel's full URL is also accepted as it is.",
     )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _absolute_http_url(cls, v: str | None) -> str | None:
+        """A platform must be able to call it: an absolute http(s) URL with a host, nothing else."""
+        if v is None:
+            return v
+        try:
+            parts = urlsplit(v)
+            _ = parts.port  # raises on a port that is not a number in range
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.query or parts.fragment)
+        except ValueError:
+            ok = False
+        if not ok or any(c.isspace() for c in v):
+            raise ValueError("must be an absolute http:// or https:// URL (no query or fragment)")
+        return v
 
 
 class WebhookInfo(BaseModel):
@@ -145,6 +164,9 @@ class WebhookInfo(BaseModel):
     )
     registered_with_platform: bool = Field(
         False, description="True when Souk registered the URL with the platform itself (Telegram, WAHA)."
+    )
+    broker_subject: str | None = Field(
+        None, description="For platforms that deliver on the broker (Chotot): the subject, and there is no webhook."
     )
 
 
@@ -179,6 +201,7 @@ class ChannelTypeOut(BaseModel):
     )
     history_import: bool = Field(False, description="The platform gives past messages: `import-history` works.")
     needs_webhook: bool = Field(description="Activation needs a configured webhook.")
+    receives_webhooks: bool = Field(True, description="Inbound arrives on a webhook (else on the broker).")
     registers_webhook: bool = Field(description="Souk registers the webhook with the platform itself.")
     has_handshake: bool = Field(description="The platform verifies the URL with a GET handshake (Meta).")
     secret_fields: list[str]

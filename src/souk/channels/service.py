@@ -31,6 +31,24 @@ def platform_of(channel: Channel) -> Platform:
     return registry.detect(channel.vendor_name, channel.channel_type)
 
 
+def check_vendor(channel_type: str, vendor_name: str | None) -> None:
+    """``vendor.name`` is the detection key (seed 002), so it must be the vendor of the channel's own type: a
+    telegram channel naming ``chotot`` would otherwise be validated, activated and sent through as Chotot."""
+    if vendor_name is None:
+        return
+    expected = registry.get(channel_type).vendor
+    if vendor_name != expected:
+        known = ", ".join(registry.vendors())
+        raise Unprocessable(
+            f"vendor.name {vendor_name!r} does not fit a {channel_type} channel, whose vendor is {expected!r}",
+            errors=[
+                field_error(
+                    "vendor.name", f"must be {expected!r} for a {channel_type} channel (known vendors: {known})"
+                )
+            ],
+        )
+
+
 def new_webhook_secret() -> str:
     # Telegram's secret_token allows only A-Za-z0-9_- and at most 256 characters
     return pysecrets.token_urlsafe(32)
@@ -72,7 +90,10 @@ def masked_config(channel: Channel) -> dict[str, Any]:
 
 
 def webhook_url_for(base_url: str, channel: Channel) -> str:
-    return f"{base_url.rstrip('/')}/webhooks/{channel.channel_type}/{channel.id}"
+    """The channel's URL under ``base_url``; a base that already is the channel's URL is kept as it is."""
+    path = f"/webhooks/{channel.channel_type}/{channel.id}"
+    base = base_url.rstrip("/")
+    return base if base.endswith(path) else base + path
 
 
 def _validate_config(platform: Platform, config: Mapping[str, Any]) -> BaseModel:
@@ -106,6 +127,7 @@ async def create_channel(
     session: AsyncSession, tenant_id: uuid.UUID, body: Any, *, user_id: uuid.UUID | None
 ) -> Channel:
     platform = registry.get(body.channel_type)
+    check_vendor(body.channel_type, body.vendor.name if body.vendor else None)
     project_id = body.project_id
     if project_id is None:
         from souk.core.service import default_project
@@ -113,6 +135,7 @@ async def create_channel(
         project_id = (await default_project(session, tenant_id)).id
     elif await session.get(Project, project_id) is None:
         raise NotFound("no such project", errors=[{"field": "project_id", "message": "not found", "type": "missing"}])
+    await check_pipeline(session, body.pipeline_id)
     plain, secret = split_config(platform, _dump(body.config))
     secret[WEBHOOK_SECRET] = new_webhook_secret()
     channel = Channel(
@@ -186,6 +209,8 @@ def _merge_secret(old: Any, new: Any) -> Any:
 async def patch_channel(session: AsyncSession, channel: Channel, body: Any) -> Channel:
     platform = platform_of(channel)
     changes = body.model_dump(exclude_unset=True)
+    if changes.get("vendor") is not None:
+        check_vendor(channel.channel_type, changes["vendor"].get("name"))
     if "config" in changes and changes["config"] is not None:
         current = {**channel.config, **{k: v for k, v in channel.secrets.items() if k != WEBHOOK_SECRET}}
         merged = dict(current)
@@ -213,11 +238,13 @@ async def patch_channel(session: AsyncSession, channel: Channel, body: Any) -> C
     return channel
 
 
-async def _flush(session: AsyncSession) -> None:
+async def _flush(session: AsyncSession, **extra: Any) -> None:
     try:
         await session.flush()
     except StaleDataError:
-        raise Conflict("the channel was changed at the same time by another request; reload and retry") from None
+        raise Conflict(
+            "the channel was changed at the same time by another request; reload and retry", **extra
+        ) from None
 
 
 def check_transition(channel: Channel, target: ChannelStatus) -> None:
@@ -230,38 +257,74 @@ def check_transition(channel: Channel, target: ChannelStatus) -> None:
         )
 
 
+def check_not_raced(channel: Channel, target: ChannelStatus, arrived: datetime | None) -> None:
+    """409 when the status changed after this request arrived: the request was decided on a status it never saw.
+
+    Two status commands sent together are both legal one after the other (activate, then deactivate), and the
+    database may well run them one after the other (SQLite always does). The one that commits second finds a change
+    newer than itself and loses; with overlapping transactions the version column catches the same race.
+    """
+    changed = channel.status_changed_at
+    if arrived is not None and changed is not None and changed > arrived:
+        raise Conflict(
+            f"the channel's status changed to {channel.status} while this request was in flight; reload and retry",
+            current_status=channel.status,
+            requested_status=target.value,
+        )
+
+
 async def set_status(
-    session: AsyncSession, channel: Channel, target: ChannelStatus, *, error: str | None = None
+    session: AsyncSession,
+    channel: Channel,
+    target: ChannelStatus,
+    *,
+    error: str | None = None,
+    arrived: datetime | None = None,
 ) -> None:
-    """Move along the state machine; the version column makes a concurrent change fail with 409."""
+    """Move along the state machine. A change made since the request ``arrived`` (committed first) or made at the
+    same time (the version column, compared in the UPDATE) makes this one fail with 409."""
+    check_not_raced(channel, target, arrived)
     check_transition(channel, target)
     channel.status = target
     if target == ChannelStatus.error and error:
         channel.last_error, channel.last_error_at = error, utcnow()
     channel.updated_at = utcnow()
-    await _flush(session)
+    await _flush(session, requested_status=target.value)
 
 
-async def activate(session: AsyncSession, channel: Channel) -> datetime:
+async def activate(session: AsyncSession, channel: Channel, *, arrived: datetime | None = None) -> datetime:
     platform = platform_of(channel)
+    check_not_raced(channel, ChannelStatus.active, arrived)
     if platform.needs_webhook and not channel.webhook_configured_at:
         raise Conflict(
             "configure the channel's webhook first (POST …/configure-webhook): "
             "a channel cannot receive messages without it"
         )
-    await set_status(session, channel, ChannelStatus.active)
+    await set_status(session, channel, ChannelStatus.active, arrived=arrived)
     events.emit(session, channel.tenant_id, "channel.activated", event_payload(channel))
     return channel.updated_at
 
 
-async def deactivate(session: AsyncSession, channel: Channel) -> datetime:
-    await set_status(session, channel, ChannelStatus.inactive)
+async def deactivate(session: AsyncSession, channel: Channel, *, arrived: datetime | None = None) -> datetime:
+    await set_status(session, channel, ChannelStatus.inactive, arrived=arrived)
     events.emit(session, channel.tenant_id, "channel.deactivated", event_payload(channel))
     return channel.updated_at
 
 
 def client_for(channel: Channel, http: httpx.AsyncClient) -> VendorClient:
     return platform_of(channel).client(channel.config, channel.secrets, http)
+
+
+def check_receives_webhooks(platform: Platform, channel: Channel) -> None:
+    """409 for a platform that delivers on the broker: there is no webhook to set up, and a URL shown as if there
+    were would be one Souk refuses."""
+    subject = platform.broker_subject(channel.id)
+    if subject is not None:
+        raise Conflict(
+            f"{platform.display_name} delivers inbound messages on the broker subject {subject}, not through a "
+            "webhook: there is no webhook to configure",
+            broker_subject=subject,
+        )
 
 
 async def configure_webhook(
@@ -272,6 +335,7 @@ async def configure_webhook(
     Returns ``(url, registered_with_platform)``. Raises ``PlatformError`` when the platform refuses.
     """
     platform = platform_of(channel)
+    check_receives_webhooks(platform, channel)
     url = webhook_url_for(base_url, channel)
     registered = False
     if platform.can_register_webhook:
@@ -295,9 +359,10 @@ def verify_token(channel: Channel) -> str | None:
 
 async def rotate_webhook_secret(session: AsyncSession, channel: Channel, http: httpx.AsyncClient) -> None:
     """A new webhook secret; re-registered with the platform at once where Souk registered it."""
+    platform = platform_of(channel)
+    check_receives_webhooks(platform, channel)
     secrets = dict(channel.secrets)
     secrets[WEBHOOK_SECRET] = new_webhook_secret()
-    platform = platform_of(channel)
     if platform.can_register_webhook and channel.webhook_url:
         await platform.client(channel.config, secrets, http).configure_webhook(
             channel.webhook_url, secrets[WEBHOOK_SECRET]
@@ -308,12 +373,18 @@ async def rotate_webhook_secret(session: AsyncSession, channel: Channel, http: h
     events.emit(session, channel.tenant_id, "channel.updated", {**event_payload(channel), "fields": ["secret"]})
 
 
-async def associate_pipeline(session: AsyncSession, channel: Channel, pipeline_id: uuid.UUID | None) -> None:
-    if pipeline_id is not None:
-        from souk.automation.models import Pipeline  # routing builds on channels
+async def check_pipeline(session: AsyncSession, pipeline_id: uuid.UUID | None) -> None:
+    """404 naming ``pipeline_id`` unless it is one of the tenant's pipelines (the session sees no other tenant's)."""
+    if pipeline_id is None:
+        return
+    from souk.automation.models import Pipeline  # routing builds on channels
 
-        if await session.get(Pipeline, pipeline_id) is None:
-            raise NotFound("no such pipeline", errors=[field_error("pipeline_id", "not a pipeline of this tenant")])
+    if await session.get(Pipeline, pipeline_id) is None:
+        raise NotFound("no such pipeline", errors=[field_error("pipeline_id", "not a pipeline of this tenant")])
+
+
+async def associate_pipeline(session: AsyncSession, channel: Channel, pipeline_id: uuid.UUID | None) -> None:
+    await check_pipeline(session, pipeline_id)
     channel.pipeline_id = pipeline_id
     channel.updated_at = utcnow()
     await _flush(session)
@@ -336,7 +407,7 @@ async def delete_channel(session: AsyncSession, channel: Channel, http: httpx.As
     platform = platform_of(channel)
     if platform.can_register_webhook and channel.webhook_url:
         try:
-            await client_for(channel, http).delete_webhook()
+            await client_for(channel, http).delete_webhook(channel.webhook_url)
         except (PlatformError, NotImplementedError, httpx.HTTPError) as exc:
             warning = f"the platform-side webhook could not be removed: {exc}"
     channel.deleted_at = utcnow()

@@ -120,7 +120,8 @@ class VendorClient:
         """Register ``url`` with the platform where it allows; returns what the platform answered."""
         raise NotImplementedError
 
-    async def delete_webhook(self) -> None:
+    async def delete_webhook(self, url: str | None = None) -> None:
+        """Remove the webhook Souk registered at ``url`` (only Souk's: the platform may serve others)."""
         raise NotImplementedError
 
 
@@ -135,6 +136,8 @@ class Platform:
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     #: activation needs a configured webhook (seed 004 invariant); False for platforms that push elsewhere
     needs_webhook: ClassVar[bool] = True
+    #: inbound arrives on webhooks; False for platforms that deliver on the broker (``broker_subject``) instead
+    receives_webhooks: ClassVar[bool] = True
     #: the platform registers the webhook URL itself through its API (Telegram, WAHA); Meta's is pasted by hand
     can_register_webhook: ClassVar[bool] = False
     has_handshake: ClassVar[bool] = False
@@ -148,6 +151,11 @@ class Platform:
     @property
     def vendor(self) -> str:
         return self.vendor_type or self.channel_type
+
+    def broker_subject(self, channel_id: object) -> str | None:
+        """Where a channel's inbound arrives when not on webhooks (seed 002's inbound flow): ``vendors.<vendor>.<id>``,
+        the subjects ``souk.messaging.vendor_inbound`` reads."""
+        return None if self.receives_webhooks else f"vendors.{self.vendor}.{channel_id}"
 
     def no_history_message(self) -> str:
         return self.no_history_reason or (

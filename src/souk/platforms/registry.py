@@ -1,6 +1,8 @@
 """Maps ``channel_type`` and vendor names to platform plugins: built-ins plus the ``souk.platforms`` entry point.
 
-Detection follows seed 002: ``channel.vendor.name`` is authoritative, ``channel_type`` the fallback.
+Detection follows seed 002: ``channel.vendor.name`` is authoritative, ``channel_type`` the fallback. One platform
+serves a channel type and answers to one vendor name, so a channel's vendor name must be the vendor of its type
+(``souk.channels.service.check_vendor``): naming another vendor cannot make a channel behave as another platform.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ _loaded = False
 
 
 def register(platform: Platform) -> Platform:
+    replaced = _by_type.get(platform.channel_type)
+    if replaced is not None and _by_vendor.get(replaced.vendor) is replaced:
+        del _by_vendor[replaced.vendor]  # its vendor name must not keep pointing at a platform no type serves
     _by_type[platform.channel_type] = platform
     _by_vendor[platform.vendor] = platform
     return platform
@@ -62,6 +67,11 @@ def reload() -> None:
 def channel_types() -> list[str]:
     load()
     return sorted(_by_type)
+
+
+def vendors() -> list[str]:
+    load()
+    return sorted(_by_vendor)
 
 
 def get(channel_type: str) -> Platform:

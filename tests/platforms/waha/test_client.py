@@ -6,6 +6,7 @@ import base64
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -233,11 +234,14 @@ async def test_session_lifecycle_helpers(fake: FakeWAHA, http: httpx.AsyncClient
 
 
 async def test_configure_webhook_updates_an_existing_session(fake: FakeWAHA, http: httpx.AsyncClient) -> None:
-    fake.add_session(working=True, config={"webhooks": [{"url": "https://old", "events": ["message"]}]})
+    """Souk's earlier webhook for the channel (here under another base URL) is replaced; someone else's is kept."""
+    earlier = "https://old.example" + urlsplit(HOOK_URL).path
+    hooks = [{"url": "https://old", "events": ["message"]}, {"url": earlier, "events": ["message"]}]
+    fake.add_session(working=True, config={"webhooks": hooks})
     await _client(fake, http).configure_webhook(HOOK_URL, HOOK_KEY)
     put = fake.requests_to("PUT", "/api/sessions/default")[0].json
-    assert [hook["url"] for hook in put["config"]["webhooks"]] == [HOOK_URL]
-    assert fake.sessions["default"].config["webhooks"][0]["hmac"]["key"] == HOOK_KEY
+    assert [hook["url"] for hook in put["config"]["webhooks"]] == ["https://old", HOOK_URL]
+    assert fake.sessions["default"].config["webhooks"][1]["hmac"]["key"] == HOOK_KEY
 
 
 async def test_configure_webhook_creates_a_missing_session_without_starting(
@@ -249,10 +253,15 @@ async def test_configure_webhook_creates_a_missing_session_without_starting(
     assert fake.sessions["default"].status == "STOPPED"
 
 
-async def test_delete_webhook(fake: FakeWAHA, http: httpx.AsyncClient) -> None:
-    fake.add_session(working=True, config={"webhooks": [{"url": HOOK_URL, "events": ["message"]}], "debug": True})
-    await _client(fake, http).delete_webhook()
-    assert fake.sessions["default"].config == {"webhooks": [], "debug": True}
+async def test_delete_webhook_removes_only_souks(fake: FakeWAHA, http: httpx.AsyncClient) -> None:
+    theirs = {"url": "https://crm.example/hook", "events": ["message"]}
+    fake.add_session(
+        working=True, config={"webhooks": [theirs, {"url": HOOK_URL, "events": ["message"]}], "debug": True}
+    )
+    await _client(fake, http).delete_webhook(HOOK_URL)
+    assert fake.sessions["default"].config == {"webhooks": [theirs], "debug": True}
+    await _client(fake, http).delete_webhook(HOOK_URL)  # nothing of Souk's left: the session is not touched
+    assert len(fake.requests_to("PUT", "/api/sessions/default")) == 1
 
 
 # -- sending ----------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ class ChototPlatform(Platform):
     config_model = ChototConfig
     secret_fields = frozenset({"apiKey"})
     needs_webhook = False
+    receives_webhooks = False
     can_register_webhook = False
     has_handshake = False
     requires_partner_credentials = True

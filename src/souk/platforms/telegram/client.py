@@ -111,7 +111,8 @@ class TelegramClient(VendorClient):
         payload = {"url": url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES}
         return await self.request("setWebhook", payload)
 
-    async def delete_webhook(self) -> None:
+    async def delete_webhook(self, url: str | None = None) -> None:
+        """A bot has one webhook, and Souk set it: deleteWebhook."""
         await self.request("deleteWebhook", {"drop_pending_updates": False})
 
     async def get_webhook_info(self) -> dict[str, Any]:

@@ -210,11 +210,15 @@ class WAHAClient(VendorClient):
     ) -> dict[str, Any]:
         """``base`` (the session's current config: proxy, engine options) with Souk's webhook and metadata.
 
+        Souk's webhook for this channel replaces the one it set before (even under another base URL); webhooks that
+        others set on the session are kept.
+
         PUT replaces the whole config, so the current one is the starting point. The NOWEB store is enabled
         unless no history is wanted (NOWEB keeps no history without it; other engines ignore it).
         """
         config = dict(base or {})
-        config["webhooks"] = [self.webhook_config(webhook_url, hmac_key)]
+        others = [h for h in config.get("webhooks") or [] if not _same_channel_hook(h, webhook_url)]
+        config["webhooks"] = [*others, self.webhook_config(webhook_url, hmac_key)]
         config["metadata"] = {**(config.get("metadata") or {}), **(metadata or {})}
         strategy = self.config.get("importStrategy", "new_only")
         if strategy != "none" and "noweb" not in config:
@@ -264,10 +268,18 @@ class WAHAClient(VendorClient):
             )
         return await self._put_config(self._session_config(current.get("config"), url, secret, metadata)) or {}
 
-    async def delete_webhook(self) -> None:
+    async def delete_webhook(self, url: str | None = None) -> None:
+        """Remove Souk's webhook for the channel at ``url`` from the session, and only that one: the session may
+        serve other webhooks that are not Souk's to remove. Without ``url`` there is nothing known to remove."""
+        if not url:
+            return
         current = await self.get_session()
         config = dict(current.get("config") or {})
-        config["webhooks"] = []
+        hooks = list(config.get("webhooks") or [])
+        kept = [h for h in hooks if not _same_channel_hook(h, url)]
+        if len(kept) == len(hooks):
+            return
+        config["webhooks"] = kept
         await self._put_config(config)
 
     async def get_qr(self) -> str:
@@ -389,3 +401,18 @@ class WAHAClient(VendorClient):
             )
         messages.sort(key=lambda message: message.timestamp, reverse=True)
         return messages[:limit]
+
+
+def _same_channel_hook(hook: Any, url: str) -> bool:
+    """Whether a session webhook is Souk's for the channel whose URL is ``url``: the same
+    ``/webhooks/waha/<channel id>`` path, whatever base URL it was set under."""
+    if not isinstance(hook, dict) or not isinstance(hook.get("url"), str):
+        return False
+    try:
+        theirs, ours = urlsplit(hook["url"]).path.rstrip("/"), urlsplit(url).path.rstrip("/")
+    except ValueError:
+        return False
+    segments = ours.split("/")
+    if len(segments) < 4 or segments[-3:-1] != ["webhooks", "waha"]:
+        return theirs == ours
+    return theirs.endswith("/".join(segments[-3:]))

@@ -1,4 +1,5 @@
-"""A third-party platform: registered through the ``souk.platforms`` entry point."""
+"""A third-party platform: registered through the ``souk.platforms`` entry point. Its vendor name (``faxcorp``)
+differs from its channel type (``fax``), as a vendor serving a generic channel type would."""
 
 from pydantic import BaseModel, ConfigDict
 
@@ -12,7 +13,7 @@ class FaxConfig(BaseModel):
 
 
 class FaxClient(VendorClient):
-    vendor_type = "fax"
+    vendor_type = "faxcorp"
 
     async def get_channel_info(self, channel_id: str = "") -> ChannelInfo:
         return ChannelInfo(external_id=self.config["number"], name="Fax line")
@@ -20,6 +21,7 @@ class FaxClient(VendorClient):
 
 class FaxPlatform(Platform):
     channel_type = "fax"
+    vendor_type = "faxcorp"
     display_name = "Fax"
     config_model = FaxConfig
     secret_fields = frozenset({"password"})

@@ -377,6 +377,11 @@ function channelCard(ch) {
   }
 
   function renderWebhook(out, info, instructions) {
+    if (info.broker_subject) {
+      fill(out, h("h3", {}, "Webhook"), h("p", { class: "muted" },
+        `No webhook: messages arrive on the broker subject ${info.broker_subject}.`));
+      return;
+    }
     const rows = [];
     if (info.webhook_url) {
       rows.push(copyRow("Webhook URL", info.webhook_url, "webhook-url"));
