@@ -1,7 +1,7 @@
 """channels: status_changed_at, so a status command that raced another one is refused (409)
 
 Revision ID: a7c1d2e3f4b5
-Revises: f6a7b8c9d0e2
+Revises: a1b2c3d4e5f7
 Create Date: 2026-11-25 12:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import souk.db.types
 
 revision: str = "a7c1d2e3f4b5"
-down_revision: str | Sequence[str] | None = "f6a7b8c9d0e2"
+down_revision: str | Sequence[str] | None = "a1b2c3d4e5f7"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
