@@ -113,6 +113,7 @@ async def create_channel(
         project_id = (await default_project(session, tenant_id)).id
     elif await session.get(Project, project_id) is None:
         raise NotFound("no such project", errors=[{"field": "project_id", "message": "not found", "type": "missing"}])
+    await _check_pipeline(session, body.pipeline_id)
     plain, secret = split_config(platform, _dump(body.config))
     secret[WEBHOOK_SECRET] = new_webhook_secret()
     channel = Channel(
@@ -308,12 +309,17 @@ async def rotate_webhook_secret(session: AsyncSession, channel: Channel, http: h
     events.emit(session, channel.tenant_id, "channel.updated", {**event_payload(channel), "fields": ["secret"]})
 
 
-async def associate_pipeline(session: AsyncSession, channel: Channel, pipeline_id: uuid.UUID | None) -> None:
+async def _check_pipeline(session: AsyncSession, pipeline_id: uuid.UUID | None) -> None:
+    """A pipeline named for a channel must be one of the tenant's (the session sees no other tenant's rows)."""
     if pipeline_id is not None:
         from souk.automation.models import Pipeline  # routing builds on channels
 
         if await session.get(Pipeline, pipeline_id) is None:
             raise NotFound("no such pipeline", errors=[field_error("pipeline_id", "not a pipeline of this tenant")])
+
+
+async def associate_pipeline(session: AsyncSession, channel: Channel, pipeline_id: uuid.UUID | None) -> None:
+    await _check_pipeline(session, pipeline_id)
     channel.pipeline_id = pipeline_id
     channel.updated_at = utcnow()
     await _flush(session)
