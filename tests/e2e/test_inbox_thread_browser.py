@@ -67,7 +67,12 @@ class StepwiseWhatsApp(WhatsAppStandIn):
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-async def test_live_thread_reply_handoff_whatsapp_ticks_and_catch_up_after_a_drop(app, client, tenant: TenantFixture, fakes):  # noqa: F811
+async def test_live_thread_reply_handoff_whatsapp_ticks_and_catch_up_after_a_drop(
+    app,
+    client,
+    tenant: TenantFixture,
+    fakes,  # noqa: F811
+):
     channel = await active_channel(client, tenant, fakes, "telegram")
     await write(client, app, channel, 1, "Hello, is the wallet in stock?")
     # the browser reaches the server through a cable the test can unplug; the platforms post to it directly
