@@ -13,6 +13,7 @@ import asyncio
 import functools
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,13 +26,21 @@ import pytest
 from fastapi import FastAPI
 
 from souk.settings import Settings
-from tests.support import servers
+from tests.support import reports, servers
 
 os.environ.setdefault("SOUK_LOG_JSON", "true")
 os.environ.setdefault("SOUK_LOG_LEVEL", "warning")
 
 DB_KINDS = ["sqlite", "postgresql"]
 T = TypeVar("T")
+SESSION_STARTED = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures tests recorded (tests/support/reports.py), so CI logs show them."""
+    for path in reports.written_since(SESSION_STARTED):
+        terminalreporter.write_sep("-", f"figures: {path.stem} ({path.relative_to(path.parents[2])})")
+        terminalreporter.write_line(path.read_text().rstrip())
 
 
 def _worker_id(request: pytest.FixtureRequest) -> str:

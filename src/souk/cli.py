@@ -215,6 +215,10 @@ def api(
     os.environ["SOUK_RUN_WORKER_IN_PROCESS"] = "false"
     for name in ("host", "port", "workers"):
         os.environ[f"SOUK_{name.upper()}"] = str(getattr(settings, name))
+    if settings.workers > 1:  # one scrape, every process's counts
+        from souk.core.observability import share_metrics_between_processes
+
+        share_metrics_between_processes()
     uvicorn.run(
         "souk.app:create_app",
         factory=True,
@@ -266,6 +270,10 @@ async def _worker(settings: Settings, only: set[str] | None = None) -> None:
     from souk.worker import Worker, WorkerContext
 
     configure_logging(settings.log_level, settings.log_json)
+    if settings.worker_metrics_port:
+        from souk.core.observability import serve_worker_metrics
+
+        serve_worker_metrics(settings.worker_metrics_port)
     db = _database(settings)
     bus = Bus(settings.nats_url or "", replicas=settings.nats_replicas)
     connecting = await bus.connect_in_background()

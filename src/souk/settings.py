@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     )
     api_rate_limit_burst: int = Field(1000, ge=1, description="Requests one API key may make at once.")
     workers: int = Field(1, ge=1, description="Uvicorn worker processes for `souk api`.")
+    worker_metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="Port `souk worker` serves its Prometheus metrics on (default: none)."
+    )
     run_worker_in_process: bool = Field(True, description="`souk run` also runs the background worker.")
     demo: bool = Field(
         False, description="`souk run` also plays simulated customers on each platform (`souk simulate`)."

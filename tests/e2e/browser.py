@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,6 +52,65 @@ async def serve(app: FastAPI) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+class Cable:
+    """A TCP relay between the browser and the server that can be unplugged: every open connection (the live event
+    stream included) is cut at once, and new ones are refused until it is plugged back in. Chromium's offline
+    emulation leaves an open event stream alone, so a dropped connection is made here, below HTTP."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream_port = int(upstream.rsplit(":", 1)[1])
+        self.plugged = True
+        self._open: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    def unplug(self) -> None:
+        self.plugged = False
+        for writer in list(self._open):
+            writer.transport.abort()
+        self._open.clear()
+
+    def plug(self) -> None:
+        self.plugged = True
+
+    async def stop(self) -> None:
+        self.unplug()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.plugged:
+            writer.transport.abort()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._open |= {writer, up_writer}
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+            self._open.discard(sink)
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+
+
+@asynccontextmanager
+async def through_cable(base: str) -> AsyncIterator[tuple[str, Cable]]:
+    """The server at ``base`` behind a :class:`Cable`: (the URL to browse, the cable)."""
+    cable = Cable(base)
+    url = await cable.start()
+    try:
+        yield url, cable
+    finally:
+        await cable.stop()
 
 
 def screenshot_path(name: str) -> str:

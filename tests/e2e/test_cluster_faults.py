@@ -11,7 +11,8 @@ database was up.
 
 Checked at the end: every platform message stored exactly once, every status receipt applied (and none left
 waiting), every reply sent exactly once to the fake platform or marked failed (never twice), no inbound event left
-unprocessed or failed, and no 5xx for a valid webhook while the database was up. The counts are printed.
+unprocessed or failed, and no 5xx for a valid webhook while the database was up. The counts are printed, and written to
+test-output/reports/cluster-faults.{txt,json}, which the suite's terminal summary prints (CI logs show them).
 
 Temporal is not started: nothing here uses it (the processes are told an address where none listens).
 """
@@ -41,6 +42,7 @@ from souk.cluster import Cluster, ClusterConfig
 from souk.messaging.models import Conversation, DeferredUpdate, InboundEvent, Message
 from souk.messaging.outbox_models import OutboundMessage
 from tests.messaging.inbound.conftest import active_channel
+from tests.support import reports
 from tests.support.fakes.chotot import FakeChotot
 from tests.support.fakes.graph import FakeGraphServer
 from tests.support.fakes.telegram import FakeTelegram
@@ -580,7 +582,6 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
             assert code in clean and seconds < 25.0, f"{name} did not stop on SIGTERM: exit {code} after {seconds:.1f}s"
         assert not cluster.monitor(), f"components died: {cluster.monitor()}"
 
-        # -- invariants
         rows = await _read(
             db,
             select(Channel.channel_type, Message.message_text, Message.direction, Message.status).join(
@@ -591,55 +592,80 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
         for channel_type, text, direction, status in rows:
             stored.setdefault((channel_type, text), []).append((direction, status))
         doubled = {k: v for k, v in stored.items() if len(v) > 1}
-        assert not doubled, f"messages stored twice: {list(doubled)[:5]}"
-        for platform, texts in load.texts.items():
-            missing = [t for t in texts if (platform, t) not in stored]
-            assert not missing, f"{platform}: {len(missing)} messages lost, e.g. {missing[:3]}"
+        missing = {p: [t for t in texts if (p, t) not in stored] for p, texts in load.texts.items()}
         statuses_wrong = {}
         for text, final in load.echoes.items():
-            platform = text.split()[1]
-            got = stored.get((platform, text))
-            assert got is not None, f"echo lost: {text}"
-            if got[0][1] != final:
-                statuses_wrong[text] = (got[0][1], final)
-        assert not statuses_wrong, f"statuses not applied (got, expected): {statuses_wrong}"
+            got = stored.get((text.split()[1], text))
+            if got is None or got[0][1] != final:
+                statuses_wrong[text] = (got[0][1] if got else "lost", final)
         failed_events = await _read(db, select(InboundEvent.error).where(InboundEvent.status == "failed"))
-        assert not failed_events, f"{len(failed_events)} inbound events failed: {failed_events[:3]}"
-
         outcomes = dict(
             (str(mid), status)
             for mid, status in await _read(db, select(OutboundMessage.message_id, OutboundMessage.status))
         )
-        assert len(replies) == REPLIES
         on_platform = [m.get("text") for m in telegram.sent]
-        twice, lost = [], []
-        for mid, text in replies.items():
-            copies = on_platform.count(text)
-            if copies > 1:
-                twice.append(text)
-            if outcomes.get(mid) == "sent" and copies != 1:
-                lost.append(text)
-            assert outcomes.get(mid) in ("sent", "failed"), (text, outcomes.get(mid))
-        assert not twice, f"replies sent twice: {twice}"
-        assert not lost, f"replies marked sent but not on the platform: {lost}"
+        twice = [text for text in replies.values() if on_platform.count(text) > 1]
+        lost = [text for mid, text in replies.items() if outcomes.get(mid) == "sent" and on_platform.count(text) != 1]
         during_db_up = sender.fivexx_while_db_up()
-        assert not during_db_up, f"5xx for valid webhooks while the database was up: {during_db_up[:5]}"
 
-        inbound = sum(1 for texts in load.texts.values() for text in texts if text in {k[1] for k in stored})
-        sent_replies = sum(1 for mid in replies if outcomes[mid] == "sent")
-        print(
-            f"\ncluster faults: {total} webhooks sent from {len(PLATFORMS)} platforms ({total - load.duplicates} "
+        # -- the counts, recorded before the invariants are asserted so a failing run shows them too
+        customer_messages = sum(len(t) for t in load.texts.values())
+        lost_messages = sum(len(m) for m in missing.values())
+        sent_replies = sum(1 for mid in replies if outcomes.get(mid) == "sent")
+        figures = {
+            "webhooks_sent": total,
+            "platforms": len(PLATFORMS),
+            "distinct": total - load.duplicates,
+            "duplicates": load.duplicates,
+            "out_of_order": load.out_of_order,
+            "attempts": sender.attempts,
+            "connection_errors": sender.connection_errors,
+            "fivexx": len(sender.fivexx),
+            "fivexx_while_db_up": len(during_db_up),
+            "kills": faults.kills,
+            "faults": faults.done,
+            "customer_messages": customer_messages,
+            "stored": customer_messages - lost_messages,
+            "lost": lost_messages,
+            "stored_twice": len(doubled),
+            "echoes": len(load.echoes),
+            "statuses_wrong": len(statuses_wrong),
+            "events_failed": len(failed_events),
+            "replies": REPLIES,
+            "replies_sent": sent_replies,
+            "replies_failed": sum(1 for mid in replies if outcomes.get(mid) == "failed"),
+            "replies_sent_twice": len(twice),
+            "seconds": {"boot": round(boot), "load": round(phases["load"]), "settle": round(drain_seconds)},
+        }
+        summary = (
+            f"cluster faults: {total} webhooks sent from {len(PLATFORMS)} platforms ({total - load.duplicates} "
             f"distinct, {load.duplicates} duplicates injected, {load.out_of_order} moved out of order) in "
             f"{phases['load']:.0f}s; {sender.attempts} attempts, {sender.connection_errors} connection errors, "
-            f"{len(sender.fivexx)} 5xx, all while the database was down\n"
+            f"{len(sender.fivexx)} 5xx ({len(during_db_up)} while the database was up)\n"
             f"faults: {'; '.join(faults.done)}; {faults.kills} SIGKILLs\n"
-            f"stored: {inbound} customer messages of {sum(len(t) for t in load.texts.values())}, "
-            f"{len(load.echoes)} echoes with their receipts applied; lost=0, stored twice=0, events unprocessed=0\n"
+            f"stored: {customer_messages - lost_messages} customer messages of {customer_messages}, lost="
+            f"{lost_messages}, stored twice={len(doubled)}; {len(load.echoes)} echoes, {len(statuses_wrong)} "
+            f"with a wrong status; events failed={len(failed_events)}\n"
             f"replies: {REPLIES} queued against 429/5xx bursts, {sent_replies} sent once, "
-            f"{REPLIES - sent_replies} marked failed, 0 sent twice\n"
+            f"{figures['replies_failed']} marked failed, {len(twice)} sent twice\n"
             f"time: cluster up in {boot:.0f}s, settled {drain_seconds:.0f}s after the load, "
             f"{time.monotonic() - started:.0f}s in all"
         )
+        print("\n" + summary)
+        reports.record("cluster-faults", figures, summary)
+
+        # -- invariants
+        assert not doubled, f"messages stored twice: {list(doubled)[:5]}"
+        for platform, texts in missing.items():
+            assert not texts, f"{platform}: {len(texts)} messages lost, e.g. {texts[:3]}"
+        assert not statuses_wrong, f"statuses not applied (got, expected): {statuses_wrong}"
+        assert not failed_events, f"{len(failed_events)} inbound events failed: {failed_events[:3]}"
+        assert len(replies) == REPLIES
+        for mid, text in replies.items():
+            assert outcomes.get(mid) in ("sent", "failed"), (text, outcomes.get(mid))
+        assert not twice, f"replies sent twice: {twice}"
+        assert not lost, f"replies marked sent but not on the platform: {lost}"
+        assert not during_db_up, f"5xx for valid webhooks while the database was up: {during_db_up[:5]}"
         passed = True
     finally:
         if sender is not None:

@@ -1,4 +1,5 @@
-"""A worker process killed with SIGKILL in the middle of a batch, then restarted: every event processed once."""
+"""A worker process killed with SIGKILL in the middle of a batch, then restarted: every event processed once. The
+restarted worker serves its metrics on a port (SOUK_WORKER_METRICS_PORT), which count the events it handled."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import time
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from souk.app import create_app
+from souk.bus.embedded import find_free_port
 from souk.messaging.models import InboundEvent, Message
 from tests.channels.conftest import fakes  # noqa: F401 - fixture
 from tests.conftest import make_tenant
@@ -25,7 +28,7 @@ pytestmark = pytest.mark.e2e
 N = 200
 
 
-def start_worker(settings) -> subprocess.Popen:
+def start_worker(settings, metrics_port: int | None = None) -> subprocess.Popen:
     env = {
         **os.environ,
         "SOUK_DATABASE_URL": settings.effective_database_url,
@@ -35,9 +38,20 @@ def start_worker(settings) -> subprocess.Popen:
         "SOUK_SWEEP_AFTER_SECONDS": "3",
         "SOUK_SWEEP_INTERVAL_SECONDS": "1",
         "SOUK_INBOUND_ACK_WAIT_SECONDS": "5",
+        **({"SOUK_WORKER_METRICS_PORT": str(metrics_port)} if metrics_port else {}),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "souk.cli", "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def inbound_handled(metrics: str) -> float:
+    """``souk_work_handled_total{kind="inbound",outcome="done"}`` in a Prometheus text exposition."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        for sample in family.samples
+        if sample.name == "souk_work_handled_total" and sample.labels == {"kind": "inbound", "outcome": "done"}
     )
 
 
@@ -76,12 +90,15 @@ async def test_sigkilled_worker_resumes_and_processes_each_event_once(settings, 
             worker.wait(10)
             done_at_kill, _ = await counts(app)
             assert done_at_kill < N, "the worker finished before it could be killed; raise N"
-            worker = start_worker(settings)
+            metrics_port = find_free_port()
+            worker = start_worker(settings, metrics_port)
             deadline = time.monotonic() + 90
             while (await counts(app))[0] < N:
                 assert worker.poll() is None, worker.stderr.read().decode() if worker.stderr else ""
                 assert time.monotonic() < deadline, f"stuck at {await counts(app)}"
                 await asyncio.sleep(0.1)
+            handled = inbound_handled(httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text)
+            assert handled >= N - done_at_kill, handled  # what was left, plus redeliveries of what was done
         finally:
             worker.send_signal(signal.SIGTERM)
             try:

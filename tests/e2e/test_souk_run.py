@@ -1,4 +1,5 @@
-"""`souk run` from nothing: migrates, loads the demo once, starts NATS and Temporal children, serves, stops all."""
+"""`souk run` from nothing: migrates, loads the demo once (the shop and a living inbox), starts NATS and Temporal
+children, serves, stops all."""
 
 from __future__ import annotations
 
@@ -66,6 +67,24 @@ def stop(proc: subprocess.Popen) -> str:
     return out
 
 
+def demo_inbox(port: int, key: str, host: str = "127.0.0.1") -> dict:
+    """What the demo tenant's inbox holds: channel types, conversations, answers read, conversations waiting."""
+    api = httpx.Client(base_url=f"http://{host}:{port}/api/v1", headers={"X-API-Key": key})
+    channels = api.get("/channels", params={"limit": 100}).json()["items"]
+    conversations = api.get("/conversations", params={"limit": 100}).json()["items"]
+    read = waiting = 0
+    for conversation in conversations:
+        thread = api.get(f"/conversations/{conversation['id']}/messages", params={"latest": True}).json()["items"]
+        read += sum(1 for m in thread if m["direction"] == "outbound" and m["status"] == "read")
+        waiting += thread[-1]["direction"] == "inbound"
+    return {
+        "channels": sorted(c["channel_type"] for c in channels),
+        "conversations": len(conversations),
+        "read": read,
+        "waiting": waiting,
+    }
+
+
 def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path, nats_url: str, temporal_address: str):
     """The first run starts its own NATS and Temporal; the second reuses the data directory and is given the
     session's servers (SOUK_NATS_URL, SOUK_TEMPORAL_ADDRESS), so it starts no child, and ``--host``/``--port``
@@ -85,6 +104,10 @@ def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path, nats_u
             json={"email": creds["email"], "password": creds["password"]},
         )
         assert login.status_code == 200
+        inbox = demo_inbox(port, creds["api_key"])
+        # without --demo the inbox is already alive: customers on every simulated platform, answered and waiting
+        assert set(inbox["channels"]) == {"whatsapp", "telegram", "messenger", "instagram", "waha"}, inbox
+        assert inbox["conversations"] >= 10 and inbox["read"] and inbox["waiting"], inbox
     finally:
         out = stop(proc)
     assert creds["api_key"] in out and creds["password"] in out and f"127.0.0.1:{port}" in out
@@ -110,6 +133,7 @@ def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path, nats_u
         r = httpx.get(f"http://127.0.0.2:{port}/api/v1/api-keys", headers={"X-API-Key": creds["api_key"]})
         assert r.json()["total"] == 1
         request_id = r.headers["x-request-id"]
+        assert demo_inbox(port, creds["api_key"], host="127.0.0.2") == inbox  # loaded once
     finally:
         stop(proc)
     text = output.read_text()

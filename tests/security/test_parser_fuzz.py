@@ -19,7 +19,7 @@ from souk.platforms import registry
 from souk.platforms.base import ParseError
 from tests.support.webhooks import fixture, fixture_names
 
-PLATFORMS = ["whatsapp", "messenger", "instagram", "telegram", "waha", "tiktok"]
+PLATFORMS = ["whatsapp", "messenger", "instagram", "telegram", "waha", "tiktok", "chotot"]
 HEADERS = {"content-type": "application/json"}
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

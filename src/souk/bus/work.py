@@ -20,7 +20,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from souk.bus.client import Bus, fetch_until_stopped
-from souk.core.observability import log
+from souk.core.observability import WORK_HANDLED, log
 
 
 class Retry(Exception):
@@ -95,12 +95,15 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
             try:
                 await spec.handler(row_id)
             except Retry as exc:
+                WORK_HANDLED.labels(spec.kind, "retry").inc()
                 return exc.delay
             except asyncio.CancelledError:
                 raise
             except Exception:
+                WORK_HANDLED.labels(spec.kind, "failed").inc()
                 log.exception("work handler failed; will be redelivered", kind=spec.kind, id=row_id)
                 return 2.0
+            WORK_HANDLED.labels(spec.kind, "done").inc()
             return None
 
     async def keep_alive(msg) -> None:

@@ -1,18 +1,26 @@
 """Structured logs with a request id, and Prometheus metrics.
 
 Later packages add their own metrics to :data:`REGISTRY` (e.g. forged webhook signatures per channel).
+
+Several processes, one scrape: `souk api --workers N` runs N Uvicorn processes behind one port, and a scrape reaches
+one of them. With ``PROMETHEUS_MULTIPROC_DIR`` set (`souk api` sets it when N > 1), prometheus_client keeps every
+process's values in files there and :func:`exposed_registry` adds them up, so any process answers for all.
+`souk worker` serves its own metrics on ``SOUK_WORKER_METRICS_PORT`` (:func:`serve_worker_metrics`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from typing import Any
 
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -30,6 +38,37 @@ HTTP_LATENCY = Histogram(
     registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+WORK_HANDLED = Counter(
+    "souk_work_handled_total",
+    "Work-queue ids handled by the worker, by kind and outcome (done, retry, failed: redelivered later)",
+    ["kind", "outcome"],
+    registry=REGISTRY,
+)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def exposed_registry() -> CollectorRegistry:
+    """What /metrics shows: this process's registry, or every process's values when they share a directory."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def share_metrics_between_processes() -> str:
+    """Give the processes about to be started an empty directory to keep their metric values in (set before they
+    import prometheus_client); returns it. An operator's own ``PROMETHEUS_MULTIPROC_DIR`` is kept, emptied."""
+    path = os.environ.get(MULTIPROC_ENV) or tempfile.mkdtemp(prefix="souk-metrics-")
+    shutil.rmtree(path, ignore_errors=True)  # values of processes that are gone would be added to the new ones
+    os.makedirs(path, exist_ok=True)
+    os.environ[MULTIPROC_ENV] = path
+    return path
+
+
+def serve_worker_metrics(port: int) -> None:
+    """The worker's metrics on ``http://0.0.0.0:<port>/metrics`` (a thread; it has no HTTP server of its own)."""
+    start_http_server(port, registry=REGISTRY)
 
 
 def configure_logging(level: str = "info", json: bool | None = None) -> None:

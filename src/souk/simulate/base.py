@@ -153,6 +153,21 @@ class StandIn(ABC):
         )
         r.raise_for_status()
 
+    async def bodies(self, customer: Customer, text: str) -> list[bytes]:
+        """The webhook bodies :meth:`write` would post for ``text``, kept instead of posted (the seeded inbox,
+        ``souk.simulate.seed``, parses them with the platform's own parser; no server needed)."""
+        kept: list[bytes] = []
+
+        async def keep(body: dict[str, Any], headers: Callable[[bytes], dict[str, str]]) -> None:
+            kept.append(json.dumps(body).encode())
+
+        self.deliver = keep  # type: ignore[method-assign]
+        try:
+            await self.write(customer, text)
+        finally:
+            del self.deliver
+        return kept
+
     def replied(self, customer_id: str, text: str, message_id: str | None) -> None:
         """Souk sent ``text`` to a customer: print it, and send the receipts a moment later."""
         customer = self.customer(customer_id)
