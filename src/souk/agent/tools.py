@@ -91,8 +91,8 @@ class Toolbox:
             category=category,
             max_price=Decimal(str(max_price)) if max_price is not None else None,
         )
-        found = await search_products(self.session, stmt, query) if query.strip() else []
-        facts = [product_fact(p, s) for p, s in found[:SEARCH_LIMIT]]
+        found, _ = await search_products(self.session, stmt, query, limit=SEARCH_LIMIT) if query.strip() else ([], 0)
+        facts = [product_fact(p, s) for p, s in found]
         args = {"query": query, **({"max_price": str(max_price)} if max_price is not None else {})}
         return self._record("search_products", args | ({"category": category} if category else {}), facts)
 
