@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.agent import llm
 from souk.agent.config import AgentConfig
-from souk.agent.guardrails import invented_numbers
+from souk.agent.guardrails import invented_numbers, invented_statuses
 from souk.agent.intents import understand
 from souk.agent.language import detect
 from souk.agent.models import AgentThread, AgentTurn
@@ -181,6 +181,8 @@ async def answer(
                                   handoff=True, handoff_reason=handoff_reason, state=state)  # fmt: skip
             elif invented:
                 fallback = "the model's reply had numbers no tool returned: " + ", ".join(sorted(map(str, invented)))
+            elif statuses := invented_statuses(reply, box.results):
+                fallback = "the model's reply gave order statuses no tool returned: " + ", ".join(sorted(statuses))
             else:
                 outcome = Outcome(reply, u.intent, u.agent, u.confidence, state=state)
     if outcome is None and (placed := box.placed_order()) is not None:
