@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from souk.agent.models import AgentTurn
 from souk.messaging.models import Conversation, Message
@@ -21,7 +23,7 @@ from souk.settings import Settings
 from tests.agent.conftest import DOCS, put_setting
 from tests.channels.conftest import fakes  # noqa: F401 - fixture
 from tests.commerce.conftest import CATALOG, create_product
-from tests.conftest import TenantFixture
+from tests.conftest import TenantFixture, make_tenant
 from tests.messaging.inbound import payloads as p
 from tests.messaging.inbound.conftest import active_channel
 from tests.support.fakes.telegram import FakeTelegram
@@ -99,10 +101,12 @@ async def test_a_price_question_on_telegram_is_answered_with_the_catalogs_price(
 async def test_the_bot_never_answers_bots_and_stops_after_a_handoff(
     client: httpx.AsyncClient,
     app: FastAPI,
+    tenant: TenantFixture,
     telegram: dict[str, Any],
     fakes: dict[str, Any],  # noqa: F811
 ) -> None:
     fake: FakeTelegram = fakes["telegram"]
+    await put_setting(client, tenant.headers, "ai_handoff_assignee", tenant.owner_email)
     c2, c3 = next(_chats), next(_chats)
     bot = p.tg_text(next(_ids), 1, "How much is the leather wallet?", T0, chat_id=c2)
     bot["message"]["from"]["is_bot"] = True
@@ -121,6 +125,7 @@ async def test_the_bot_never_answers_bots_and_stops_after_a_handoff(
     async with app.state.db.system_session() as s:
         conv = (await s.scalars(select(Conversation).where(Conversation.external_thread_id == str(c3)))).one()
     assert conv.handoff_at is not None and "person" in (conv.handoff_reason or "")
+    assert conv.assignee_id == tenant.owner_id  # handed to the person the settings name
 
 
 async def test_the_reply_budget_hands_over_and_ai_off_is_silent(
@@ -252,3 +257,54 @@ async def test_the_rules_run_before_the_bot_a_person_rule_silences_it_and_a_hand
     await say(client, app, telegram, c8, "How much is the leather wallet for my shop?")
     (answer,) = await replies(fake, c8, 1)
     assert "199.99" in answer
+
+
+async def test_the_bot_keeps_out_of_a_persons_conversation_and_out_of_hours_and_splits_long_replies(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    tenant: TenantFixture,
+    telegram: dict[str, Any],
+    fakes: dict[str, Any],  # noqa: F811
+) -> None:
+    """Silence is proven by another shop's bot answering later: the responder takes messages in order."""
+    fake: FakeTelegram = fakes["telegram"]
+    long_thanks = "\n\n".join(f"Paragraph {i}:" + " thank you for shopping with us" * 60 for i in range(5))
+    await put_setting(client, tenant.headers, "ai_templates", json.dumps({"en": {"thanks": long_thanks}}))
+    c_long, c_taken, c_night = next(_chats), next(_chats), next(_chats)
+    await say(client, app, telegram, c_long, "thanks")
+    parts = await replies(fake, c_long, 3)
+    assert len(parts) > 1 and all(len(part) <= 4096 for part in parts)  # Telegram's text limit
+    assert "\n\n".join(parts) == long_thanks  # cut at paragraph ends, nothing lost
+
+    await say(client, app, telegram, c_taken, "hello")
+    await replies(fake, c_taken, 1)
+    async with app.state.db.system_session() as s:
+        conv = (await s.scalars(select(Conversation).where(Conversation.external_thread_id == str(c_taken)))).one()
+    to_owner = {"assignee_id": str(tenant.owner_id)}
+    r = await client.put(f"/api/v1/conversations/{conv.id}/assignee", json=to_owner, headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    await say(client, app, telegram, c_taken, "How much is the leather wallet?")
+
+    closed_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(datetime.now(UTC).weekday() + 3) % 7]
+    await put_setting(client, tenant.headers, "ai_hours_mode", "within_business_hours")
+    await put_setting(client, tenant.headers, "ai_business_hours", f"{closed_day} 09:00-17:00")
+    await say(client, app, telegram, c_night, "How much is the leather wallet?")
+
+    other = await make_tenant(app, "open-all-night")
+    other_bot = await active_channel(client, other, fakes, "telegram", ai_enabled=True)
+    c_other = next(_chats)
+    await say(client, app, other_bot, c_other, "hello")
+    await replies(fake, c_other, 1)
+    async with app.state.db.system_session() as s:  # what was queued, not only what was delivered meanwhile
+        sent = (
+            await s.execute(
+                select(Conversation.external_thread_id, func.count(Message.id))
+                .join(Message, Message.conversation_id == Conversation.id)
+                .where(
+                    Conversation.external_thread_id.in_([str(c_taken), str(c_night)]), Message.direction == "outbound"
+                )
+                .group_by(Conversation.external_thread_id)
+            )
+        ).all()
+    assert dict(sent) == {str(c_taken): 1}
+    assert len(fake.messages_in(c_taken)) == 1 and fake.messages_in(c_night) == []

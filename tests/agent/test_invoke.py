@@ -161,6 +161,15 @@ async def test_unknown_customer_and_other_tenants_are_walls(
     assert r.status_code == 404
     r = await client.get(f"/api/v2/agent/threads/{thread}", headers=other.headers)
     assert r.status_code == 404
+    # the other tenant's own customer naming this tenant's thread (or a thread nobody started): 404, nothing made
+    from tests.messaging.api.conftest import Rows
+
+    theirs = await Rows(app.state.db, other.id).customer(first_name="Omar")
+    for key in (thread, "made-up-thread"):
+        body = {"customer_id": str(theirs.id), "message": "hi", "thread_id": key}
+        r = await client.post(INVOKE, json=body, headers=other.headers)
+        assert r.status_code == 404 and r.json()["errors"][0]["field"] == "thread_id", r.text
+        assert (await client.get(f"/api/v2/agent/threads/{key}", headers=other.headers)).status_code == 404
 
 
 async def test_a_thread_of_another_customer_is_refused(

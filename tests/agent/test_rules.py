@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from souk.agent.config import AgentConfig, parse_hours
-from souk.agent.guardrails import invented_numbers
+from souk.agent.guardrails import invented_numbers, invented_statuses
 from souk.agent.intents import understand
 from souk.agent.language import detect
 from souk.agent.responder import split_text
@@ -58,6 +58,18 @@ def test_the_guardrail_accepts_only_numbers_from_tools_or_the_customer() -> None
     assert invented_numbers("It costs 189.99 EGP.", tools, "price?") == {Decimal("189.99")}
     assert invented_numbers("It costs ١٨٩٫٩٩ EGP.", tools, "price?") == {Decimal("189.99")}  # Arabic digits too
     assert invented_numbers("Your order 1A2B3C4D is on its way.", tools, "") == set()  # ids are not numbers
+
+
+def test_the_guardrail_accepts_only_order_statuses_from_tools() -> None:
+    pending = [{"order_number": "1A2B3C4D", "status": "pending", "total": "199.99", "items": []}]
+    assert invented_statuses("Your order 1A2B3C4D is pending.", pending) == set()
+    assert invented_statuses("Your order 1A2B3C4D has shipped!", pending) == {"shipped"}
+    assert invented_statuses("Good news: your order was delivered yesterday.", []) == {"delivered"}
+    assert invented_statuses("طلبك 1A2B3C4D تم الشحن", pending) == {"shipped"}
+    assert invented_statuses("طلبك 1A2B3C4D قيد المراجعة", pending) == set()
+    history = [[{"order_number": "A", "status": "delivered"}, {"order_number": "B", "status": "cancelled"}]]
+    assert invented_statuses("Order A was delivered and order B cancelled.", history) == set()
+    assert invented_statuses("Shipping is free above 1000 EGP and we deliver in 2 days.", []) == set()  # no order
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,12 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
+from souk.channels.models import Channel
 from souk.commerce.models import Order
 from souk.commerce.orders import create_order_from_channel
 from souk.core.errors import Conflict, Unprocessable
 from souk.crm.channel_metadata import get_any_channel_metadata, get_channel_metadata, list_channel_metadata
-from souk.crm.models import ChannelMetadata, InstagramOrderMetadata, WhatsAppOrderMetadata
+from souk.crm.models import ChannelMetadata, InstagramOrderMetadata, MessengerOrderMetadata, WhatsAppOrderMetadata
 from tests.commerce.conftest import create_product
 
 pytestmark = pytest.mark.usefixtures("db_url")
@@ -90,3 +91,39 @@ async def test_nothing_is_written_when_the_channel_is_unsupported_or_the_order_f
         assert await session.scalar(select(func.count()).select_from(ChannelMetadata)) == 0
     stock = (await client.get(f"/api/v1/products/{jacket['id']}", headers=tenant.headers)).json()["stock"]
     assert stock == 1
+
+
+async def test_orders_placed_over_http_go_through_the_factory_and_unknown_channels_are_refused(app, client, tenant):
+    """``POST /api/v1/orders`` writes seed 000's typed row like a WhatsApp catalog order: from the channel_type and
+    channel_metadata given, or from the order's conversation; an unknown channel_type is a 422 listing the known
+    ones, with nothing written."""
+    from tests.messaging.api.conftest import Rows
+
+    shoes = await create_product(client, tenant.headers, name="Shoes", price="899", currency="EGP", stock=5)
+    items = [{"product_id": shoes["id"], "quantity": 1}]
+    ig = {"user_id": "1789", "thread_id": "t-5", "message_id": "ig-m-1"}
+    body = {"customer_id": "c1", "items": items, "channel_type": "instagram", "channel_metadata": ig}
+    r = await client.post("/api/v1/orders", json=body, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    rows = Rows(app.state.db, tenant.id)
+    channel = await rows.channel("messenger")
+    async with app.state.db.tenant_session(tenant.id) as session:
+        (await session.get(Channel, channel.id)).config = {"pageID": "page-42"}
+    customer = await rows.customer(first_name="Mona")
+    await rows.identity(channel, customer, "psid-9")
+    conversation = await rows.conversation(channel, customer)
+    r2 = await client.post(
+        "/api/v1/orders", json={"items": items, "conversation_id": str(conversation.id)}, headers=tenant.headers
+    )
+    assert r2.status_code == 201 and r2.json()["channel_type"] == "messenger", r2.text
+    async with app.state.db.tenant_session(tenant.id) as session:
+        typed = await get_channel_metadata(session, "order", uuid.UUID(r.json()["id"]), "instagram")
+        assert (typed.ig_user_id, typed.ig_thread_id, typed.ig_message_id) == ("1789", "t-5", "ig-m-1")
+        fb = await get_any_channel_metadata(session, "order", uuid.UUID(r2.json()["id"]))
+        assert isinstance(fb, MessengerOrderMetadata) and (fb.fb_psid, fb.fb_page_id) == ("psid-9", "page-42")
+
+    r = await client.post("/api/v1/orders", json={**body, "channel_type": "fax"}, headers=tenant.headers)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "channel_type", r.text
+    assert "instagram" in r.json()["errors"][0]["message"] and "whatsapp" in r.json()["errors"][0]["message"]
+    assert (await client.get("/api/v1/orders", headers=tenant.headers)).json()["total"] == 2
+    assert (await client.get(f"/api/v1/products/{shoes['id']}", headers=tenant.headers)).json()["stock"] == 3

@@ -78,6 +78,13 @@ async def test_cancel_releases_reserved_stock(client, tenant, catalog):
     assert await _stock(client, tenant, pid) == 0
     assert (await _move(client, tenant, oid, "cancelled")).status_code == 200
     assert await _stock(client, tenant, pid) == 3
+    # a refund before shipping puts the goods back too (after shipping it does not: they left)
+    paid = (await _order(client, tenant, [{"product_id": pid, "quantity": 2}], customer_id="c")).json()["id"]
+    for status in ("confirmed", "paid"):
+        assert (await _move(client, tenant, paid, status)).status_code == 200
+    assert await _stock(client, tenant, pid) == 1
+    assert (await _move(client, tenant, paid, "refunded")).status_code == 200
+    assert await _stock(client, tenant, pid) == 3
 
 
 async def test_two_orders_for_the_last_item_one_wins(client, tenant):

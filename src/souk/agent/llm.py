@@ -83,11 +83,8 @@ async def complete(
             raise ProviderError(f"the provider could not be reached: {exc}") from exc
         if response.status_code != 200:
             raise ProviderError(f"the provider answered HTTP {response.status_code}: {response.text[:200]}")
-        try:
-            message = response.json()["choices"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ProviderError("the provider's answer is not a chat completion") from exc
-        calls = message.get("tool_calls") or []
+        message = _message(response)
+        calls = _tool_calls(message)
         if not calls:
             content = message.get("content")
             if not isinstance(content, str) or not content.strip():
@@ -95,19 +92,13 @@ async def complete(
                     return "", handoff
                 raise ProviderError("the provider answered with no text")
             return content.strip(), handoff
-        messages.append({"role": "assistant", "content": message.get("content"), "tool_calls": calls})
-        for call in calls:
-            fn = call.get("function") or {}
-            name = fn.get("name", "")
-            try:
-                arguments = json.loads(fn.get("arguments") or "{}")
-            except ValueError:
-                arguments = None
-            if not isinstance(arguments, dict):
-                result: Any = {"error": "arguments must be a JSON object"}
-            elif name == "handoff":
+        messages.append(
+            {"role": "assistant", "content": message.get("content"), "tool_calls": [c for c, _, _ in calls]}
+        )
+        for call, name, arguments in calls:
+            if name == "handoff":
                 handoff = str(arguments.get("reason") or "the model asked for a person")
-                result = {"ok": True}
+                result: Any = {"ok": True}
             elif name not in AGENT_TOOLS[agent]:
                 result = {"error": f"no tool {name!r} for the {agent} agent"}
             else:
@@ -121,3 +112,39 @@ async def complete(
         if handoff is not None:
             return "", handoff
     raise ProviderError(f"the provider kept calling tools after {MAX_ROUNDS} rounds")
+
+
+def _message(response: httpx.Response) -> dict[str, Any]:
+    """``choices[0].message`` of a chat completion; anything else is the provider's fault, not a crash."""
+    try:
+        message = response.json()["choices"][0]["message"]
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise ProviderError("the provider's answer is not a chat completion") from exc
+    if not isinstance(message, dict):
+        raise ProviderError("the provider's answer is malformed: choices[0].message is not an object")
+    return message
+
+
+def _tool_calls(message: dict[str, Any]) -> list[tuple[dict[str, Any], str, dict[str, Any]]]:
+    """The message's tool calls as (call, function name, arguments object), all checked before any tool runs, so
+    a malformed answer never runs half of its calls."""
+    calls = message.get("tool_calls") or []
+    if not isinstance(calls, list) or not all(
+        isinstance(c, dict) and isinstance(c.get("function"), dict) for c in calls
+    ):
+        raise ProviderError("the provider's answer is malformed: tool_calls is not a list of function calls")
+    return [(call, *_name_and_arguments(call)) for call in calls]
+
+
+def _name_and_arguments(call: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    fn = call["function"]
+    name, raw = fn.get("name"), fn.get("arguments") or "{}"
+    if not isinstance(name, str) or not name:
+        raise ProviderError("the provider's answer is malformed: a tool call has no function name")
+    try:
+        arguments = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError as exc:
+        raise ProviderError(f"the provider's answer is malformed: the arguments of {name} are not JSON") from exc
+    if not isinstance(arguments, dict):
+        raise ProviderError(f"the provider's answer is malformed: the arguments of {name} are not a JSON object")
+    return name, arguments

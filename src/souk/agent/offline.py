@@ -144,8 +144,12 @@ class OfflineAgent:
         except SoukError as exc:
             reply = self.say("order_failed", reason=exc.detail)
             return self._out(reply, u, "order_create", handoff=True, handoff_reason="the order could not be placed")
+        return self.placed(u, order)
+
+    def placed(self, u: Understanding, order: dict[str, Any], state: dict[str, Any] | None = None) -> Outcome:
+        """The reply for an order just placed (by this agent, or by a model whose turn then failed)."""
         lines = ", ".join(self.say("order_line", **i) for i in order["items"])
-        return self._out(self.say("order_placed", lines=lines, **order), u, "order_create")
+        return self._out(self.say("order_placed", lines=lines, **order), u, "order_create", state=state or {})
 
     async def _bestsellers(self, u: Understanding) -> Outcome:
         products = await self.box.bestsellers()

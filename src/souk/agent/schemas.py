@@ -19,7 +19,11 @@ class InvokeIn(BaseModel):
         None, max_length=32, examples=["instagram"], description="The channel type the customer writes on."
     )
     thread_id: str | None = Field(
-        None, min_length=1, max_length=255, description="Continue a thread (memory); a new one starts when left out."
+        None,
+        min_length=1,
+        max_length=255,
+        description="Continue a thread (memory) an earlier answer returned; a new one starts when left out, and an "
+        "id this tenant has no thread for is a 404.",
     )
 
 

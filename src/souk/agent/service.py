@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.agent import llm
 from souk.agent.config import AgentConfig
-from souk.agent.guardrails import invented_numbers
+from souk.agent.guardrails import invented_numbers, invented_statuses
 from souk.agent.intents import understand
 from souk.agent.language import detect
 from souk.agent.models import AgentThread, AgentTurn
@@ -100,6 +100,12 @@ async def _thread(
         or (str(conversation.id) if conversation else uuid.uuid4().hex)
     )
     thread = await session.scalar(select(AgentThread).where(AgentThread.thread_id == key))
+    if thread is None and thread_id is not None and thread_id != (conversation.thread_id if conversation else None):
+        # only the server starts threads: an id the caller made up, or another tenant's, names nothing here
+        raise NotFound(
+            f"no thread {thread_id!r}; leave thread_id out to start a new one",
+            errors=[field_error("thread_id", "no such thread")],
+        )
     if thread is None:
         thread = AgentThread(
             tenant_id=tenant_id,
@@ -175,8 +181,14 @@ async def answer(
                                   handoff=True, handoff_reason=handoff_reason, state=state)  # fmt: skip
             elif invented:
                 fallback = "the model's reply had numbers no tool returned: " + ", ".join(sorted(map(str, invented)))
+            elif statuses := invented_statuses(reply, box.results):
+                fallback = "the model's reply gave order statuses no tool returned: " + ", ".join(sorted(statuses))
             else:
                 outcome = Outcome(reply, u.intent, u.agent, u.confidence, state=state)
+    if outcome is None and (placed := box.placed_order()) is not None:
+        # the model placed an order before the turn failed: the order stands, so say so, and draft nothing
+        provider = "offline"
+        outcome = offline.placed(u, placed, {k: v for k, v in state.items() if k != "draft"})
     if outcome is None:
         provider = "offline"
         outcome = await offline.respond(u, text, state)

@@ -22,6 +22,7 @@ from souk.commerce.search import search_products
 from souk.commerce.service import product_filters
 from souk.core.errors import SoukError
 from souk.core.pagination import PageParams
+from souk.crm.channel_metadata import CHANNEL_MODELS
 from souk.messaging.models import Conversation, Customer
 
 SEARCH_LIMIT = 5
@@ -69,6 +70,13 @@ class Toolbox:
         self.results.append(result)
         return result
 
+    def placed_order(self) -> dict[str, Any] | None:
+        """The last order this turn placed (its ``create_order`` result), if any."""
+        for call, result in zip(reversed(self.calls), reversed(self.results), strict=True):
+            if call["name"] == "create_order" and isinstance(result, dict) and "order_id" in result:
+                return result
+        return None
+
     async def call(self, name: str, arguments: dict[str, Any]) -> Any:
         """Run a tool by name (the LLM path); unknown tools and bad arguments come back as an ``error`` result."""
         fn = TOOLS.get(name)
@@ -91,8 +99,8 @@ class Toolbox:
             category=category,
             max_price=Decimal(str(max_price)) if max_price is not None else None,
         )
-        found = await search_products(self.session, stmt, query) if query.strip() else []
-        facts = [product_fact(p, s) for p, s in found[:SEARCH_LIMIT]]
+        found, _ = await search_products(self.session, stmt, query, limit=SEARCH_LIMIT) if query.strip() else ([], 0)
+        facts = [product_fact(p, s) for p, s in found]
         args = {"query": query, **({"max_price": str(max_price)} if max_price is not None else {})}
         return self._record("search_products", args | ({"category": category} if category else {}), facts)
 
@@ -125,14 +133,15 @@ class Toolbox:
         """A pending order for this customer in this conversation; stock is reserved by the commerce service."""
         lines = [{"product_id": _uuid(str(i["product_id"])), "quantity": int(i.get("quantity") or 1)} for i in items]
         async with self.session.begin_nested():
-            order = await orders.create_order(
+            order = await orders.place_order(
                 self.session,
                 self.tenant_id,
                 {
                     "customer_id": str(self.customer.id),
                     "items": lines,
                     "conversation_id": self.conversation.id if self.conversation else None,
-                    "channel_type": self.channel,
+                    # with a conversation, its channel (and seed 000's metadata of it) is the order's
+                    "channel_type": None if self.conversation or self.channel not in CHANNEL_MODELS else self.channel,
                     "notes": "placed through the AI agent",
                 },
             )

@@ -194,7 +194,7 @@ async def orders_out(ctx: Ctx, rows: list[Order]) -> list[OrderOut]:
     responses={409: {"description": "Not enough stock"}, 422: {"description": "Unknown or inactive product"}},
 )
 async def create_order(body: OrderIn, ctx: Ctx = Depends(agent)) -> OrderOut:
-    order = await orders.create_order(ctx.session, ctx.tenant_id, body.model_dump())
+    order = await orders.place_order(ctx.session, ctx.tenant_id, body.model_dump())
     audit.record(ctx, "order.created", "order", order.id, after={"total_price": str(order.total_price)})
     return (await orders_out(ctx, [order]))[0]
 

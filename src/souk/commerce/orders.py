@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from souk.channels.models import Channel
 from souk.commerce.currency import quantum
 from souk.commerce.models import Order, OrderItem, OrderStatus, Product
 from souk.core import events
@@ -24,7 +25,7 @@ from souk.core.errors import Conflict, NotFound, Unprocessable, field_error
 from souk.core.pagination import PageParams, paginate
 from souk.crm.channel_metadata import CHANNEL_MODELS, ChannelMetadataFactory, unsupported_channel
 from souk.db.types import utcnow
-from souk.messaging.models import Conversation
+from souk.messaging.models import ChannelIdentity, Conversation
 
 S = OrderStatus
 #: the lifecycle: pending → confirmed → paid → shipped → delivered, or cancelled / refunded
@@ -160,6 +161,51 @@ async def create_order_from_channel(
         session, channel_type=channel_type, entity_type="order", entity_id=order.id, metadata=channel_metadata
     )
     return order
+
+
+async def conversation_channel(session: AsyncSession, conversation: Conversation) -> tuple[str, dict[str, Any]]:
+    """The conversation's channel type and seed 000's plain metadata dict for it (the factory keeps the keys its
+    channel has: ``chat_id`` for Telegram, ``psid`` and ``page_id`` for Messenger, ``phone`` for WhatsApp…)."""
+    channel = await session.get(Channel, conversation.channel_id)
+    if channel is None:
+        raise _bad("conversation_id", f"conversation {conversation.id} has no channel")
+    identity = await session.scalar(
+        select(ChannelIdentity.external_id).where(
+            ChannelIdentity.customer_id == conversation.customer_id, ChannelIdentity.channel_id == channel.id
+        )
+    )
+    config, peer = channel.config or {}, conversation.external_thread_id
+    user = identity or peer
+    return str(channel.channel_type), {
+        "user_id": user,
+        "psid": user,
+        "phone": user,
+        "chat_id": peer,
+        "thread_id": peer,
+        "conversation_id": str(conversation.id),
+        "business_account_id": config.get("businessAccountID"),
+        "page_id": config.get("pageID"),
+        "session": config.get("sessionID"),
+    }
+
+
+async def place_order(session: AsyncSession, tenant_id: uuid.UUID, data: dict[str, Any]) -> Order:
+    """An order from the API or the agent, through seed 000's factory whenever its channel is known: the
+    ``channel_type`` given (with ``channel_metadata`` as that channel's plain dict), else the channel of its
+    conversation. A channel seed 000 has no metadata model for (a marketplace) keeps only its type on the order."""
+    channel_type, plain = data.get("channel_type"), dict(data.get("channel_metadata") or {})
+    if channel_type is not None and channel_type not in CHANNEL_MODELS:
+        raise unsupported_channel(channel_type)
+    if data.get("conversation_id") is not None:
+        conversation = await session.get(Conversation, data["conversation_id"])
+        if conversation is None:
+            raise _bad("conversation_id", f"conversation {data['conversation_id']} does not exist")
+        of_conversation, derived = await conversation_channel(session, conversation)
+        if channel_type is None or channel_type == of_conversation:
+            channel_type, plain = of_conversation, derived | plain
+    if channel_type in CHANNEL_MODELS:
+        return await create_order_from_channel(session, tenant_id, data, channel_type, plain)
+    return await create_order(session, tenant_id, {**data, "channel_type": channel_type})
 
 
 async def get_order(session: AsyncSession, order_id: uuid.UUID) -> Order:

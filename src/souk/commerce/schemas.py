@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializ
 from souk.commerce.currency import is_currency, quantum
 from souk.commerce.models import OrderStatus
 from souk.core.schemas import Out, Strict, not_null
+from souk.crm.channel_metadata import CHANNEL_MODELS
 
 
 def _currency(value: str) -> str:
@@ -128,8 +129,24 @@ class OrderIn(Strict):
     notes: str | None = Field(None, max_length=5000)
     shipping_address: dict[str, Any] | None = None
     conversation_id: uuid.UUID | None = None
-    channel_type: str | None = Field(None, max_length=32)
-    channel_metadata: dict[str, Any] = Field(default_factory=dict)
+    channel_type: str | None = Field(
+        None,
+        max_length=32,
+        description="The channel the order came from: " + ", ".join(sorted(CHANNEL_MODELS)) + ". Left out with a "
+        "conversation_id, the conversation's channel.",
+    )
+    channel_metadata: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The channel's own ids, as seed 000 names them (whatsapp: message_id, phone, "
+        "business_account_id; telegram: user_id, chat_id, message_id; …).",
+    )
+
+    @field_validator("channel_type")
+    @classmethod
+    def _known_channel(cls, value: str | None) -> str | None:
+        if value is not None and value not in CHANNEL_MODELS:
+            raise ValueError(f"must be one of: {', '.join(sorted(CHANNEL_MODELS))}")
+        return value
 
 
 class OrderStatusIn(Strict):

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Float, Select, func, literal_column, or_, text
+from sqlalchemy import Float, Select, String, func, literal_column, or_, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.commerce.models import KnowledgeBase, Product
@@ -28,7 +29,8 @@ _LETTERS = str.maketrans(
 _NON_WORD = re.compile(r"[^\w]+")
 #: a word matches a query word when their trigram similarity is at least this (pg_trgm's default is 0.3)
 SIMILARITY = 0.3
-CANDIDATES = 300
+#: products a search returns when the caller asks for no particular page
+PAGE = 300
 
 
 def normalize(value: str) -> str:
@@ -74,22 +76,32 @@ def trigrams(word: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
-def word_similarity(query_word: str, document: str) -> float:
-    """The best trigram similarity between ``query_word`` and any word of ``document`` (already normalized)."""
-    q = trigrams(query_word)
-    best = 0.0
-    for w in document.split():
-        t = trigrams(w)
-        best = max(best, len(q & t) / len(q | t))
-    return best
-
-
 def score(query_words: list[str], document: str) -> float:
     """Mean over query words of their best match; a query word under the threshold counts as zero."""
-    if not query_words:
-        return 0.0
-    sims = [word_similarity(w, document) for w in query_words]
-    return sum(s if s >= SIMILARITY else 0.0 for s in sims) / len(sims)
+    return Scorer(query_words)(document)
+
+
+class Scorer:
+    """:func:`score` for one query over many documents: each distinct document word is compared with the query
+    words once, since a catalog repeats the same few thousand words across its products."""
+
+    def __init__(self, query_words: list[str]) -> None:
+        self.query = [trigrams(w) for w in query_words]
+        self.seen: dict[str, tuple[float, ...]] = {}
+
+    def _word(self, word: str) -> tuple[float, ...]:
+        sims = self.seen.get(word)
+        if sims is None:
+            t = trigrams(word)
+            sims = self.seen[word] = tuple(len(q & t) / len(q | t) for q in self.query)
+        return sims
+
+    def __call__(self, document: str) -> float:
+        per_word = [self.seen.get(w) or self._word(w) for w in document.split()]
+        if not per_word or not self.query:
+            return 0.0
+        best = (max(column) for column in zip(*per_word, strict=True))
+        return sum(b for b in best if b >= SIMILARITY) / len(self.query)
 
 
 def _fts5_trigram_query(query_words: list[str]) -> str:
@@ -99,40 +111,58 @@ def _fts5_trigram_query(query_words: list[str]) -> str:
     return " OR ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
 
 
-async def search_products(session: AsyncSession, stmt: Select[Any], query: str) -> list[tuple[Product, float]]:
-    """Products of ``stmt`` (already filtered) matching ``query``, best first, with their relevance in [0, 1]."""
+def _candidates(stmt: Select[Any], dialect: str, query_words: list[str]) -> Select[Any]:
+    """``stmt`` (tenant-scoped by the session, filtered by the caller) narrowed to the products the index finds.
+
+    The index condition sits in the same WHERE as the tenant and the filters and nothing is cut before them, so
+    one tenant's many matches can never crowd out another's (SQLite's FTS5 table holds every tenant's rows).
+    """
+    if dialect == "sqlite":
+        long_words = [w for w in query_words if len(w) >= 3]
+        if not long_words:
+            return stmt.where(text("products.search_text LIKE :like").bindparams(like=f"%{query_words[0]}%"))
+        match = text("products.rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH :fts_q)").bindparams(
+            fts_q=_fts5_trigram_query(long_words)
+        )
+        return stmt.where(match)
+    q = " ".join(query_words)
+    tsv = func.to_tsvector(literal_column("'simple'::regconfig"), Product.search_text)
+    full_text = tsv.op("@@")(func.plainto_tsquery(literal_column("'simple'::regconfig"), q))
+    return stmt.where(or_(full_text, literal_column("lower(products.search_text)").op("%>")(q)))
+
+
+async def _ranked(session: AsyncSession, stmt: Select[Any], query: str) -> list[tuple[Any, float]]:
+    """Every product of ``stmt`` matching ``query``, best first, as (raw id, relevance in (0, 1]).
+
+    Only the id, name and search text of the index's candidates are read (the id left as the driver gives it: a
+    UUID conversion per candidate costs more than the scoring), and all of them are scored, so the count is exact
+    and any page can be taken.
+    """
     query_words = words(query)
     if not query_words:
         return []
-    if session.get_bind().dialect.name == "sqlite":
-        short = [w for w in query_words if len(w) < 3]
-        if short and len(short) == len(query_words):
-            cond = text("products.search_text LIKE :like").bindparams(like=f"%{short[0]}%")
-            rows = (await session.scalars(stmt.where(cond).limit(CANDIDATES))).all()
-        else:
-            match = (
-                text(
-                    "SELECT rowid AS rid, bm25(products_fts) AS rank FROM products_fts WHERE products_fts MATCH :q "
-                    "ORDER BY rank LIMIT :n"
-                )
-                .bindparams(q=_fts5_trigram_query([w for w in query_words if len(w) >= 3]), n=CANDIDATES * 10)
-                .columns(rid=Float, rank=Float)
-                .subquery("m")
-            )
-            joined = stmt.join(match, literal_column("products.rowid") == match.c.rid)
-            rows = (await session.scalars(joined.order_by(match.c.rank).limit(CANDIDATES * 10))).all()
-    else:
-        q = " ".join(query_words)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         await session.execute(text(f"SET LOCAL pg_trgm.word_similarity_threshold = {SIMILARITY}"))
-        tsv = func.to_tsvector(literal_column("'simple'::regconfig"), Product.search_text)
-        full_text = tsv.op("@@")(func.plainto_tsquery(literal_column("'simple'::regconfig"), q))
-        cond = or_(full_text, literal_column("lower(products.search_text)").op("%>")(q))
-        rank = func.word_similarity(q, func.lower(Product.search_text))
-        rows = (await session.scalars(stmt.where(cond).order_by(rank.desc()).limit(CANDIDATES))).all()
-    scored = [(p, score(query_words, p.search_text)) for p in rows]
-    scored = [(p, s) for p, s in scored if s > 0]
-    scored.sort(key=lambda ps: (-ps[1], ps[0].name))
-    return scored[:CANDIDATES]
+    columns = (type_coerce(Product.id, String), Product.name, Product.search_text)
+    scorer = Scorer(query_words)
+    rows = await session.execute(_candidates(stmt, dialect, query_words).with_only_columns(*columns))
+    scored = [(raw_id, name, s) for raw_id, name, search_text in rows if (s := scorer(search_text)) > 0]
+    scored.sort(key=lambda row: (-row[2], row[1], str(row[0])))
+    return [(raw_id, s) for raw_id, _, s in scored]
+
+
+async def search_products(
+    session: AsyncSession, stmt: Select[Any], query: str, *, offset: int = 0, limit: int = PAGE
+) -> tuple[list[tuple[Product, float]], int]:
+    """One page of the products of ``stmt`` matching ``query``, best first, with their relevance, and the exact
+    number of matches."""
+    ranked = await _ranked(session, stmt, query)
+    page = [(uuid.UUID(str(raw_id)), s) for raw_id, s in ranked[offset : offset + limit]]
+    if not page:
+        return [], len(ranked)
+    products = {p.id: p for p in await session.scalars(select(Product).where(Product.id.in_([i for i, _ in page])))}
+    return [(products[i], s) for i, s in page], len(ranked)
 
 
 async def search_documents(

@@ -128,7 +128,7 @@ async def list_products(
     dialect = session.get_bind().dialect.name
     stmt = product_filters(select(Product), dialect, **filters)
     if q:
-        found = await search_products(session, stmt, q)
-        return [(p, round(s, 4)) for p, s in found[params.offset : params.offset + params.limit]], len(found)
+        found, total = await search_products(session, stmt, q, offset=params.offset, limit=params.limit)
+        return [(p, round(s, 4)) for p, s in found], total
     rows, total = await paginate(session, stmt.order_by(Product.created_at.desc(), Product.id), params)
     return [(p, None) for p in rows], total

@@ -328,6 +328,14 @@ async def setting(session: AsyncSession, key: str, default: str | None = None) -
     return setting_value(row) if row else default
 
 
+#: setting names that hold credentials (seed 001 marks ``gemini_api_key`` sensitive; the agent reads it as its key)
+SECRET_SUFFIXES = ("_api_key", "_token", "_secret", "_password")
+
+
+def names_a_secret(key: str) -> bool:
+    return key.lower().endswith(SECRET_SUFFIXES)
+
+
 async def put_setting(
     session: AsyncSession,
     key: str,
@@ -338,7 +346,9 @@ async def put_setting(
     description: str | None = None,
     updated_by: str = "admin",
 ) -> tuple[AppSetting, dict[str, Any] | None]:
-    """Create or replace a setting; returns the row and its state before (for the audit log)."""
+    """Create or replace a setting; returns the row and its state before (for the audit log). A key that names a
+    secret (``gemini_api_key``, ``*_token``…) is stored encrypted even when the caller did not say it is sensitive."""
+    is_sensitive = is_sensitive or names_a_secret(key)
     row = await get_setting(session, key)
     before = None
     if row is None:

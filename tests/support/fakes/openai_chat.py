@@ -4,9 +4,11 @@ It behaves like a small model that always looks things up: asked a question, it 
 ``search_knowledge`` when the agent has no product tool) with the customer's words; given the tool's results, it
 answers from the first one. ``lie_about_prices`` makes it add 10 to every price it quotes (the guardrail must catch
 it); ``fail(status)`` and ``stall(seconds)`` make the next calls fail or hang; ``handoff_on`` makes it call the
-``handoff`` tool when the customer's message contains a word. Requests are checked for the protocol's required
-fields and the bearer key, and answered in the protocol's shapes (``choices[0].message`` with ``tool_calls`` or
-``content``; errors as ``{"error": {"message", "type", "code"}}``).
+``handoff`` tool when the customer's message contains a word; ``order_on`` makes it order the first product it
+finds when the message contains a word, and ``after_order`` answers that HTTP status once the order is placed;
+``malformed(message)`` makes the next answer carry ``message`` as ``choices[0].message`` whatever its shape.
+Requests are checked for the protocol's required fields and the bearer key, and answered in the protocol's shapes
+(``choices[0].message`` with ``tool_calls`` or ``content``; errors as ``{"error": {"message", "type", "code"}}``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class FakeChatCompletions(FakePlatformServer):
         self.model = model
         self.lie_about_prices = False
         self.handoff_on: str | None = None
+        self.order_on: str | None = None
+        self.after_order: int | None = None
+        self._malformed: list[Any] = []
         self._failures: list[int] = []
         self._stall = 0.0
         self._ids = itertools.count(1)
@@ -47,6 +52,9 @@ class FakeChatCompletions(FakePlatformServer):
 
     def stall(self, seconds: float) -> None:
         self._stall = seconds
+
+    def malformed(self, message: Any) -> None:
+        self._malformed.append(message)
 
     async def handle(self, request: Request) -> Response:
         if request.method != "POST" or request.url.path != "/v1/chat/completions":
@@ -63,6 +71,11 @@ class FakeChatCompletions(FakePlatformServer):
             return _error(status, "Rate limit reached" if status == 429 else "The server had an error", kind)
         if body.get("model") != self.model or not isinstance(body.get("messages"), list):
             return _error(400, "model and messages are required", "invalid_request_error")
+        if self._malformed:
+            return JSONResponse(self._envelope(self._malformed.pop(0), "stop"))
+        last = body["messages"][-1]
+        if self.after_order and last["role"] == "tool" and "order_number" in last["content"]:
+            return _error(self.after_order, "The server had an error", "server_error")
         return JSONResponse(self._complete(body))
 
     def _complete(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +89,12 @@ class FakeChatCompletions(FakePlatformServer):
             name = "search_products" if "search_products" in tools else "search_knowledge"
             return self._tool_call(name, {"query": text})
         results = json.loads(last["content"])
+        question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+        ordering = self.order_on and self.order_on in question.lower() and "create_order" in tools
+        if isinstance(results, list) and results and "price" in results[0] and ordering:
+            return self._tool_call("create_order", {"items": [{"product_id": results[0]["product_id"], "quantity": 1}]})
+        if isinstance(results, dict) and "order_number" in results:
+            return self._answer(f"Done: order {results['order_number']}.")
         if isinstance(results, list) and results and "price" in results[0]:
             hit = results[0]
             price = float(hit["price"]) + (10 if self.lie_about_prices else 0)
