@@ -43,6 +43,7 @@ from souk.messaging.models import Conversation, Message
 from souk.messaging.outbound import Sender, SendMessageIn, queue_message, rules_for
 from souk.worker import WorkerContext, register
 
+MAX_DELIVERIES = 5
 KIND = "ai-reply"  # work.ai-reply: "<tenant id>:<message id>", sent by the automation engine after the rules
 DURABLE = "ai-responder"
 #: message types with words the agent can read (a photo's caption counts: it is the message's text)
@@ -217,5 +218,9 @@ async def _ai_responder(ctx: WorkerContext) -> None:
     async with httpx.AsyncClient(timeout=30.0) as http:
         responder = Responder(ctx, http)
         # one at a time: a customer's messages are answered in the order they came
-        spec = ConsumerSpec(kind=KIND, durable=DURABLE, handler=responder.handle, batch=8, concurrency=1)
+        # a message that fails five times is let go: by then the customer is better served by a person, and the
+        # inbox shows the conversation unanswered (model failures themselves already fall back inside the agent)
+        spec = ConsumerSpec(
+            kind=KIND, durable=DURABLE, handler=responder.handle, batch=8, concurrency=1, max_deliver=MAX_DELIVERIES
+        )
         await consume(ctx.bus, spec, ctx.stopping)
