@@ -220,8 +220,31 @@ async def test_malformed_json_is_kept_failed_and_replayable(client, app, make_ch
     assert event.status == "failed" and event.attempts == 2
 
 
-async def test_domain_events_are_published(client, app, make_channel, tenant, nats_url):
+async def test_a_valid_envelope_of_an_unknown_kind_fails_visibly_and_replayably(client, app, make_channel, tenant):
+    """Not `processed` in silence: the delivery fails with the kind it did not know, listed and replayable; a kind
+    Souk knows and leaves alone is `ignored` with why."""
     ch = await make_channel("telegram")
+    unknown = {"update_id": 990001, "guest_message": {"message_id": 5, "date": T0, "text": "hi"}}
+    await send(client, app, ch, unknown, fixture("telegram", "business_connection"))
+    listed = (await client.get("/api/v1/inbound-events?status=failed", headers=tenant.headers)).json()
+    [failed] = listed["items"]
+    assert "unknown Telegram update kind 'guest_message'" in failed["error"]
+    ignored = (await client.get("/api/v1/inbound-events?status=ignored", headers=tenant.headers)).json()
+    assert [e["error"] for e in ignored["items"]] == ["business_connection not used by Souk"]
+    replay = await client.post(f"/api/v1/inbound-events/{failed['id']}/replay", headers=tenant.headers)
+    assert replay.status_code == 202
+    await wait_idle(app)
+    again = (await client.get(f"/api/v1/inbound-events/{failed['id']}", headers=tenant.headers)).json()
+    assert again["status"] == "failed" and again["attempts"] == 2 and "guest_message" in again["error"]
+    assert await rows(app, Message) == []
+
+
+async def test_domain_events_are_published(client, app, make_channel, tenant, nats_url):
+    """Messages, conversations and customers, and every delivery's outcome: processed, failed, and ignored (by
+    the worker, or at intake for an inactive channel)."""
+    ch = await make_channel("telegram")
+    off = await make_channel("whatsapp")
+    await client.post(f"/api/v1/channels/{off['id']}/deactivate", headers=tenant.headers)
     nc = await nats.connect(nats_url)
     got: list[dict] = []
 
@@ -229,13 +252,35 @@ async def test_domain_events_are_published(client, app, make_channel, tenant, na
         got.append(json.loads(msg.data))
 
     await nc.subscribe(f"souk.{tenant.id}.>", cb=on)
-    await send(client, app, ch, p.tg_text(1, 10, "hello", T0))
-    for _ in range(50):
-        if {"message.created", "conversation.created", "customer.created"} <= {e["type"] for e in got}:
+    unknown = {"update_id": 990002, "guest_message": {"message_id": 6, "date": T0}}
+    await send(client, app, ch, p.tg_text(1, 10, "hello", T0), unknown, fixture("telegram", "business_connection"))
+    assert (await post(client, app, off, fixture("whatsapp", "text"))).json()["status"] == "ignored"
+    wanted = {
+        "message.created",
+        "conversation.created",
+        "customer.created",
+        "inbound_event.processed",
+        "inbound_event.failed",
+        "inbound_event.ignored",
+    }
+    for _ in range(100):
+        outcomes = [e for e in got if e["type"].startswith("inbound_event.")]
+        if wanted <= {e["type"] for e in got} and len(outcomes) >= 4:
             break
         await asyncio.sleep(0.1)
     await nc.close()
-    assert {"message.created", "conversation.created", "customer.created"} <= {e["type"] for e in got}
+    assert wanted <= {e["type"] for e in got}
+    by_channel = sorted(
+        (e["type"], e["data"]["channel_id"] == off["id"], e["data"]["error"] or "")
+        for e in got
+        if e["type"].startswith("inbound_event.")
+    )
+    assert by_channel == [
+        ("inbound_event.failed", False, "update:990002: unknown Telegram update kind 'guest_message'"),
+        ("inbound_event.ignored", False, "business_connection not used by Souk"),
+        ("inbound_event.ignored", True, "channel inactive or deleted"),
+        ("inbound_event.processed", False, ""),
+    ]
 
 
 async def test_group_messages_keep_participant_and_group(client, app, make_channel):

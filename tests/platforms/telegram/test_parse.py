@@ -24,6 +24,7 @@ from souk.platforms.base import (
     Party,
     Reaction,
     SentBy,
+    UnknownKind,
     body_key,
 )
 from souk.platforms.telegram import PLATFORM
@@ -430,13 +431,23 @@ def test_callback_query_on_an_inline_message_is_threaded_by_the_user() -> None:
     ("fixture", "reason"),
     [
         ("my_chat_member_kicked", f"my_chat_member in chat {CUSTOMER}: member -> kicked"),
-        ("business_connection", "business_connection not handled"),
+        ("business_connection", "business_connection not used by Souk"),
     ],
 )
 def test_management_updates_are_ignored(fixture: str, reason: str) -> None:
     event = one(fixture)
     assert isinstance(event, Ignored)
     assert (event.key, event.reason) == (f"update:{json.loads(load(fixture))['update_id']}", reason)
+
+
+def test_an_unknown_update_kind_is_not_silently_ignored() -> None:
+    [event] = parse({"update_id": 11, "guest_message": {"date": 1732450000}})
+    assert isinstance(event, UnknownKind)
+    assert (event.key, event.kind, event.reason) == (
+        "update:11",
+        "guest_message",
+        "unknown Telegram update kind 'guest_message'",
+    )
 
 
 def test_malformed_message_becomes_a_parse_failure() -> None:

@@ -42,6 +42,7 @@ from souk.platforms.base import (
     Party,
     Reaction,
     SentBy,
+    UnknownKind,
     body_key,
     ts_seconds,
 )
@@ -49,6 +50,23 @@ from souk.platforms.base import (
 #: update kinds whose payload is a Message / an edited Message
 MESSAGE_KINDS = ("message", "channel_post", "business_message")
 EDIT_KINDS = ("edited_message", "edited_channel_post", "edited_business_message")
+#: Update kinds of the Bot API that Souk understands and leaves alone (inline mode, payments, polls, boosts …)
+UNUSED_KINDS = frozenset(
+    {
+        "business_connection",
+        "message_reaction_count",
+        "inline_query",
+        "chosen_inline_result",
+        "shipping_query",
+        "pre_checkout_query",
+        "purchased_paid_media",
+        "poll",
+        "poll_answer",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
+    }
+)
 
 #: fields that make a Message a service message (chat management, not conversation content)
 SERVICE_FIELDS = (
@@ -186,9 +204,12 @@ def _handle(kind: str, payload: dict[str, Any], update_id: int) -> Iterator[Even
         old, new = payload["old_chat_member"]["status"], payload["new_chat_member"]["status"]
         reason = f"{kind} in chat {payload['chat']['id']}: {old} -> {new}"
         yield Ignored(key=f"update:{update_id}", timestamp=_date(payload), raw=payload, reason=reason)
-    else:  # business_connection, polls, inline queries, payments, boosts, join requests, future kinds
-        reason = f"{kind} not handled"
+    elif kind in UNUSED_KINDS:
+        reason = f"{kind} not used by Souk"
         yield Ignored(key=f"update:{update_id}", timestamp=_date(payload), raw=payload, reason=reason)
+    else:  # a kind newer than this parser: failed, so it shows and can be replayed once handled
+        reason = f"unknown Telegram update kind {kind!r}"
+        yield UnknownKind(key=f"update:{update_id}", timestamp=_date(payload), raw=payload, kind=kind, reason=reason)
 
 
 # -- messages -----------------------------------------------------------------------------------------------
