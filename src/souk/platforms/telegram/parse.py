@@ -134,8 +134,23 @@ def message_key(chat_id: Any, message_id: Any, business_connection_id: str | Non
     return f"{thread_key(chat_id, business_connection_id)}:{message_id}"
 
 
+def topic_thread(thread: str, topic: Any) -> str:
+    """A forum topic's own conversation: ``"<chat_id>/<message_thread_id>"``."""
+    return f"{thread}/{topic}"
+
+
+def split_topic(thread: str) -> tuple[str, int | None]:
+    """``"-100123/42"`` → ``("-100123", 42)``; a thread without a topic gives ``None``."""
+    base, slash, topic = thread.rpartition("/")
+    if slash and topic.isdigit():
+        return base, int(topic)
+    return thread, None
+
+
 def split_thread(thread: str) -> tuple[str, str | None]:
-    """``"123@bc"`` → ``("123", "bc")``; ``"123"`` and ``"@channelname"`` have no business connection."""
+    """``"123@bc"`` → ``("123", "bc")``; ``"123"`` and ``"@channelname"`` have no business connection; a forum
+    topic's ``"/<topic>"`` is not part of the chat."""
+    thread = split_topic(thread)[0]
     if thread.startswith("@"):
         return thread, None
     chat_id, _, business_connection_id = thread.partition("@")
@@ -244,6 +259,8 @@ def _message(msg: dict[str, Any], kind: str) -> Event:
     topic = msg.get("message_thread_id")
     if topic is not None:
         metadata["message_thread_id"] = topic
+    # each forum topic is a conversation of its own; message ids (and so external ids) stay per chat
+    conversation = topic_thread(thread, topic) if topic is not None and msg.get("is_topic_message") else thread
     metadata.update(_forward(msg))
     if msg.get("quote"):
         metadata["quote"] = msg["quote"].get("text")
@@ -261,7 +278,7 @@ def _message(msg: dict[str, Any], kind: str) -> Event:
         timestamp=timestamp,
         raw=msg,
         external_id=external_id,
-        thread_id=thread,
+        thread_id=conversation,
         sender=sender,
         direction=direction,
         sent_by=sent_by,
