@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -145,35 +146,24 @@ def forgeries(channel_type: str, body: bytes, secrets: dict) -> list[dict[str, s
     return tries
 
 
-@pytest.mark.parametrize("channel_type", PLATFORMS)
-async def test_forged_and_missing_signatures_are_refused_counted_and_noted(
-    client, app, make_channel, tenant, channel_type
-):
-    """401 with a problem, nothing stored, the channel's counter in /metrics and its last_error say so."""
-    channel = await make_channel(channel_type)
-    body = fixture(channel_type, TEXT_FIXTURE[channel_type])
-    tries = forgeries(channel_type, body, await channel_secrets(app, channel["id"]))
-    for headers in tries:
-        r = await post(client, app, channel, body, headers=headers)
-        assert r.status_code == 401, (headers, r.text)
-        assert r.headers["content-type"].startswith("application/problem+json")
-    assert await count(app, InboundEvent) == 0
-    metrics = (await client.get("/metrics")).text
-    line = f'souk_webhook_signature_failures_total{{channel_id="{channel["id"]}",channel_type="{channel_type}"}}'
-    assert f"{line} {float(len(tries))}" in metrics
-    got = (await client.get(f"/api/v1/channels/{channel['id']}", headers=tenant.headers)).json()
-    assert got["last_error"].startswith("webhook refused: "), got["last_error"]
-    assert (await post(client, app, channel, body)).status_code == 200  # the real signature still passes
-
-
-async def test_forged_signature_sets_channel_last_error(client, app, make_channel, tenant):
-    channel = await make_channel("telegram")
-    r = await post(
-        client, app, channel, fixture("telegram", "message_text"), headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}
-    )
-    assert r.status_code == 401
-    got = (await client.get(f"/api/v1/channels/{channel['id']}", headers=tenant.headers)).json()
-    assert "webhook refused" in got["last_error"]
+async def test_forged_and_missing_signatures_are_refused_counted_and_noted(client, app, make_channel, tenant):
+    """On every platform: 401 with a problem, nothing stored, the channel's counter in /metrics and its
+    last_error say so; the real signature still passes. (One app for the six platforms: it is cheaper.)"""
+    for channel_type in PLATFORMS:
+        channel = await make_channel(channel_type)
+        body = fixture(channel_type, TEXT_FIXTURE[channel_type])
+        tries = forgeries(channel_type, body, await channel_secrets(app, channel["id"]))
+        for headers in tries:
+            r = await post(client, app, channel, body, headers=headers)
+            assert r.status_code == 401, (channel_type, headers, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+        assert await count(app, InboundEvent, InboundEvent.channel_id == uuid.UUID(channel["id"])) == 0, channel_type
+        metrics = (await client.get("/metrics")).text
+        line = f'souk_webhook_signature_failures_total{{channel_id="{channel["id"]}",channel_type="{channel_type}"}}'
+        assert f"{line} {float(len(tries))}" in metrics, channel_type
+        got = (await client.get(f"/api/v1/channels/{channel['id']}", headers=tenant.headers)).json()
+        assert got["last_error"].startswith("webhook refused: "), (channel_type, got["last_error"])
+        assert (await post(client, app, channel, body)).status_code == 200, channel_type
 
 
 async def test_unknown_channel_is_404(client, app, make_channel):
