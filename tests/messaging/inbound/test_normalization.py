@@ -200,8 +200,8 @@ async def test_one_bad_event_keeps_its_siblings(client, app, make_channel):
     ch = await make_channel("whatsapp")
     await send(client, app, ch, fixture("whatsapp", "batch_with_malformed"))
     [event] = await rows(app, InboundEvent)
-    assert event.status == "failed" and event.error
-    assert len(await rows(app, Message)) >= 1
+    assert event.status == "failed" and "KeyError: 'id'" in event.error and "KeyError: 'timestamp'" in event.error
+    assert sorted(m.external_id for m in await rows(app, Message)) == ["wamid.BATCH1", "wamid.BATCH3", "wamid.BATCH4"]
 
 
 async def test_malformed_json_is_kept_failed_and_replayable(client, app, make_channel, tenant):
@@ -290,3 +290,40 @@ async def test_group_messages_keep_participant_and_group(client, app, make_chann
     [conv] = await rows(app, Conversation)
     assert conv.group and conv.thread_id.endswith("@g.us")
     assert msg.sender_id != conv.thread_id
+
+
+async def test_each_telegram_forum_topic_is_a_conversation_and_replies_go_to_its_topic(
+    client, app, make_channel, tenant, fakes
+):
+    """Two topics and the General thread of one forum: three conversations; a reply sent in one of them (no quote,
+    no message_thread_id given) lands in that topic."""
+    ch = await make_channel("telegram")
+    other = json.loads(fixture("telegram", "message_forum_topic"))
+    other["update_id"] += 100
+    other["message"].update(message_id=90, message_thread_id=43, text="where is my refund?")
+    del other["message"]["reply_to_message"]
+    general = json.loads(fixture("telegram", "message_group"))
+    general["update_id"] += 100
+    general["message"]["chat"] = other["message"]["chat"]
+    forum = fixture("telegram", "message_forum_topic")
+    await send(client, app, ch, forum, fixture("telegram", "message_forum_reply"), other, general)
+    convs = {c.external_thread_id: c for c in await rows(app, Conversation)}
+    chat = "-1001555000111"
+    assert sorted(convs) == [chat, f"{chat}/42", f"{chat}/43"]
+    assert (convs[f"{chat}/42"].message_count, convs[f"{chat}/43"].message_count, convs[chat].message_count) == (
+        2,
+        1,
+        1,
+    )
+    assert convs[f"{chat}/43"].group["topic_id"] == "43"
+
+    r = await client.post(
+        f"/api/v1/conversations/{convs[f'{chat}/43'].id}/messages", headers=tenant.headers, json={"text": "on it"}
+    )
+    assert r.status_code == 201, r.text
+    for _ in range(200):
+        posted = [m for m in fakes["telegram"].messages_in(chat) if m.get("text") == "on it"]
+        if posted:
+            break
+        await asyncio.sleep(0.05)
+    assert [m["message_thread_id"] for m in posted] == [43]
