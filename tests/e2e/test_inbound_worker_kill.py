@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 
 import httpx
 import pytest
@@ -17,7 +18,8 @@ from sqlalchemy import func, select
 
 from souk.app import create_app
 from souk.bus.embedded import find_free_port
-from souk.messaging.models import InboundEvent, Message
+from souk.channels.models import Channel
+from souk.messaging.models import Conversation, InboundEvent, Message
 from tests.channels.conftest import fakes  # noqa: F401 - fixture
 from tests.conftest import make_tenant
 from tests.messaging.inbound.conftest import active_channel
@@ -110,4 +112,9 @@ async def test_sigkilled_worker_resumes_and_processes_each_event_once(settings, 
         assert done == N and messages == N
         async with app.state.db.system_read_session() as s:
             ids = (await s.scalars(select(Message.external_id))).all()
+            received = await s.scalar(select(Channel.messages_received).where(Channel.id == uuid.UUID(channel["id"])))
+            per_conversation = (await s.scalars(select(Conversation.message_count))).all()
         assert len(set(ids)) == N
+        # the counters moved once per message too: a killed attempt rolled back its increments with its rows
+        assert received == N
+        assert sum(per_conversation) == N and len(per_conversation) == 40

@@ -1,9 +1,10 @@
 """The inbound worker: turns stored deliveries into customers, conversations and messages.
 
 Consumes ids from ``work.inbound``. Each delivery is processed in one transaction that ends by marking it
-``processed`` (or ``failed`` with the reasons, or ``ignored``), so a worker killed mid-way leaves it ``received``
-and it is simply done again; the unique keys make the second pass a no-op for what the first one committed. The
-sweeper re-publishes deliveries left ``received`` (crash between commit and publish, lost bus message).
+``processed``, ``failed`` with the reasons (a malformed event, or a kind no parser knows), or ``ignored`` with why
+when nothing in it concerns Souk. A worker killed mid-way leaves it ``received`` and it is simply done again; the
+unique keys make the second pass a no-op for what the first one committed. The sweeper re-publishes deliveries left
+``received`` (crash between commit and publish, lost bus message).
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from souk.db.engine import Database
 from souk.db.scoping import SYSTEM_KEY, TENANT_KEY
 from souk.db.types import utcnow
 from souk.messaging import ingest
+from souk.messaging.intake import IGNORED_REASON
 from souk.messaging.models import InboundEvent, InboundStatus
 from souk.platforms import registry
-from souk.platforms.base import ParseError
+from souk.platforms.base import Ignored, ParseError, UnknownKind
 from souk.worker import WorkerContext, register
 
 SWEEP_AFTER = timedelta(seconds=30)
@@ -67,7 +69,7 @@ async def _process(db: Database, event_id: uuid.UUID) -> ingest.Applied | None:
         session.info[TENANT_KEY] = event.tenant_id
         channel = await session.get(Channel, event.channel_id)
         if channel is None or channel.deleted_at is not None or channel.status == ChannelStatus.inactive:
-            _finish(session, event, InboundStatus.ignored, "channel inactive or deleted")
+            _finish(session, event, InboundStatus.ignored, IGNORED_REASON)
             return None
         platform = registry.detect(channel.vendor_name, channel.channel_type)
         try:
@@ -81,9 +83,16 @@ async def _process(db: Database, event_id: uuid.UUID) -> ingest.Applied | None:
             return None
         applied = ingest.Applied()
         failures: list[str] = []
+        ignored: list[str] = []
         for ev in parsed:
             if not ev.key:  # without its platform id an event cannot be stored exactly once: kept failed, replayable
                 failures.append(f"{type(ev).__name__}: the payload has no id for it")
+                continue
+            if isinstance(ev, UnknownKind):  # not dropped in silence: failed, replayable once a parser knows it
+                failures.append(f"{ev.key}: {ev.reason}")
+                continue
+            if isinstance(ev, Ignored):
+                ignored.append(ev.reason)
                 continue
             try:
                 async with session.begin_nested():
@@ -100,6 +109,8 @@ async def _process(db: Database, event_id: uuid.UUID) -> ingest.Applied | None:
                 failures.append(f"{ev.key}: {type(exc).__name__}: {exc}")
         if failures:
             _finish(session, event, InboundStatus.failed, "; ".join(failures)[:4000])
+        elif ignored and len(ignored) == len(parsed):  # nothing in it for Souk: say so, and why
+            _finish(session, event, InboundStatus.ignored, "; ".join(dict.fromkeys(ignored))[:4000])
         else:
             _finish(session, event, InboundStatus.processed, None)
         return applied

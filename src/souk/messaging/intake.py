@@ -42,12 +42,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from souk.bus.client import Bus
 from souk.bus.work import enqueue_many
 from souk.channels.models import Channel
+from souk.core import events
 from souk.core.observability import log
 from souk.db.engine import Database
 from souk.db.types import utcnow, uuid7
 from souk.messaging.models import InboundEvent, InboundStatus
 
 MAX_BATCH = 512
+#: why a delivery for an inactive channel is kept without processing (the worker says the same when a channel
+#: was deactivated after the delivery arrived)
+IGNORED_REASON = "channel inactive or deleted"
 #: seconds between two updates of one channel's ``last_webhook_received_at`` by one process: the channel row is
 #: not rewritten by every batch of a busy channel (each rewrite is a new row version to write and vacuum)
 TOUCH_EVERY = 1.0
@@ -356,12 +360,33 @@ class IntakeWriter:
         await self.store.close()
 
     async def submit(self, delivery: Delivery) -> bool:
+        if delivery.status == InboundStatus.ignored:
+            return await self._store_ignored(delivery)
         if self._task is None:
             self.start()
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((delivery, fut))
         self._wake.set()
         return await fut
+
+    async def _store_ignored(self, delivery: Delivery) -> bool:
+        """A delivery for an inactive channel: kept ``ignored`` with its reason and its ``inbound_event.ignored``
+        event in one ORM transaction, like every other outcome. It is the rare path (platforms are told to stop
+        calling an inactive channel), so it does not go through the group commit."""
+        table = InboundEvent.__table__
+        now = utcnow()
+        stmt = (
+            (sqlite.insert(table) if self.db.is_sqlite else postgresql.insert(table))
+            .values(**delivery.row(), error=IGNORED_REASON, processed_at=now)
+            .on_conflict_do_nothing(index_elements=["channel_id", "event_key"])
+            .returning(table.c.id)
+        )
+        async with self.db.system_session() as session:
+            if (await session.execute(stmt)).first() is None:
+                return False  # a retry of a delivery kept already
+            payload = {"inbound_event_id": str(delivery.id), "channel_id": str(delivery.channel_id)}
+            events.emit(session, delivery.tenant_id, "inbound_event.ignored", {**payload, "error": IGNORED_REASON})
+        return True
 
     async def _run(self) -> None:
         while True:

@@ -219,6 +219,16 @@ class Ignored(Event):
 
 
 @dataclass
+class UnknownKind(Event):
+    """A well-formed envelope of an event kind the parser does not know (a new platform feature, a field Souk
+    never subscribed to). Unlike :class:`Ignored` it is not a deliberate choice: the delivery ends ``failed`` with
+    ``reason``, visible and replayable once a parser handles it (docs/decisions/0022)."""
+
+    kind: str
+    reason: str
+
+
+@dataclass
 class ParseFailure(Event):
     """A sub-event that could not be understood; kept with its reason so one bad event drops no sibling."""
 

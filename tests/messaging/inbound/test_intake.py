@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,9 +14,11 @@ from sqlalchemy import func, select
 from souk.channels.models import Channel
 from souk.channels.webhooks import ChannelCache
 from souk.db.types import uuid7
+from souk.messaging import inbound_worker
 from souk.messaging.intake import Delivery, IntakeWriter
-from souk.messaging.models import InboundEvent
-from tests.support.webhooks import channel_secrets, fixture, post, sign
+from souk.messaging.models import InboundEvent, Message
+from tests.messaging.inbound.payloads import tg_text
+from tests.support.webhooks import channel_secrets, fixture, post, sign, wait_idle
 
 
 def delivery(channel: Channel, key: str, **extra) -> Delivery:
@@ -245,3 +249,29 @@ def test_uuid7_is_version_7_and_time_ordered():
     assert first.version == 7 and first.variant == uuid.RFC_4122
     assert first < second and first.hex < second.hex  # ordered as bytes and as SQLite's stored hex
     assert len({uuid7() for _ in range(1000)}) == 1000
+
+
+async def test_a_delivery_committed_but_never_published_is_processed_by_the_sweeper(app, make_channel):
+    """The crash between the commit and the publish: the row is durable, no bus message names it. Nothing picks it
+    up until the sweeper re-publishes what is still ``received``; then the worker makes its message, once."""
+    channel = await load_channel(app, (await make_channel("telegram"))["id"])
+    writer = IntakeWriter(app.state.db, None)  # commits, never publishes
+    body = json.dumps(tg_text(9001, 1, "never published", 1722503523)).encode()
+    try:
+        stored = Delivery(channel.tenant_id, channel.id, "telegram", "update:9001", body, {})
+        assert await writer.submit(stored)
+    finally:
+        await writer.stop()
+
+    async def status() -> str:
+        async with app.state.db.system_session() as s:
+            return (await s.get(InboundEvent, stored.id)).status
+
+    assert await status() == "received"  # no bus message: the worker has nothing to do
+    assert await inbound_worker.sweep(app.state.db, app.state.bus, older_than=timedelta(0)) == 1
+    await wait_idle(app)
+    assert await status() == "processed"
+    async with app.state.db.system_session() as s:
+        texts = (await s.scalars(select(Message.message_text))).all()
+    assert texts == ["never published"]
+    assert await inbound_worker.sweep(app.state.db, app.state.bus, older_than=timedelta(0)) == 0

@@ -200,8 +200,8 @@ async def test_one_bad_event_keeps_its_siblings(client, app, make_channel):
     ch = await make_channel("whatsapp")
     await send(client, app, ch, fixture("whatsapp", "batch_with_malformed"))
     [event] = await rows(app, InboundEvent)
-    assert event.status == "failed" and event.error
-    assert len(await rows(app, Message)) >= 1
+    assert event.status == "failed" and "KeyError: 'id'" in event.error and "KeyError: 'timestamp'" in event.error
+    assert sorted(m.external_id for m in await rows(app, Message)) == ["wamid.BATCH1", "wamid.BATCH3", "wamid.BATCH4"]
 
 
 async def test_malformed_json_is_kept_failed_and_replayable(client, app, make_channel, tenant):
@@ -220,8 +220,31 @@ async def test_malformed_json_is_kept_failed_and_replayable(client, app, make_ch
     assert event.status == "failed" and event.attempts == 2
 
 
-async def test_domain_events_are_published(client, app, make_channel, tenant, nats_url):
+async def test_a_valid_envelope_of_an_unknown_kind_fails_visibly_and_replayably(client, app, make_channel, tenant):
+    """Not `processed` in silence: the delivery fails with the kind it did not know, listed and replayable; a kind
+    Souk knows and leaves alone is `ignored` with why."""
     ch = await make_channel("telegram")
+    unknown = {"update_id": 990001, "guest_message": {"message_id": 5, "date": T0, "text": "hi"}}
+    await send(client, app, ch, unknown, fixture("telegram", "business_connection"))
+    listed = (await client.get("/api/v1/inbound-events?status=failed", headers=tenant.headers)).json()
+    [failed] = listed["items"]
+    assert "unknown Telegram update kind 'guest_message'" in failed["error"]
+    ignored = (await client.get("/api/v1/inbound-events?status=ignored", headers=tenant.headers)).json()
+    assert [e["error"] for e in ignored["items"]] == ["business_connection not used by Souk"]
+    replay = await client.post(f"/api/v1/inbound-events/{failed['id']}/replay", headers=tenant.headers)
+    assert replay.status_code == 202
+    await wait_idle(app)
+    again = (await client.get(f"/api/v1/inbound-events/{failed['id']}", headers=tenant.headers)).json()
+    assert again["status"] == "failed" and again["attempts"] == 2 and "guest_message" in again["error"]
+    assert await rows(app, Message) == []
+
+
+async def test_domain_events_are_published(client, app, make_channel, tenant, nats_url):
+    """Messages, conversations and customers, and every delivery's outcome: processed, failed, and ignored (by
+    the worker, or at intake for an inactive channel)."""
+    ch = await make_channel("telegram")
+    off = await make_channel("whatsapp")
+    await client.post(f"/api/v1/channels/{off['id']}/deactivate", headers=tenant.headers)
     nc = await nats.connect(nats_url)
     got: list[dict] = []
 
@@ -229,13 +252,35 @@ async def test_domain_events_are_published(client, app, make_channel, tenant, na
         got.append(json.loads(msg.data))
 
     await nc.subscribe(f"souk.{tenant.id}.>", cb=on)
-    await send(client, app, ch, p.tg_text(1, 10, "hello", T0))
-    for _ in range(50):
-        if {"message.created", "conversation.created", "customer.created"} <= {e["type"] for e in got}:
+    unknown = {"update_id": 990002, "guest_message": {"message_id": 6, "date": T0}}
+    await send(client, app, ch, p.tg_text(1, 10, "hello", T0), unknown, fixture("telegram", "business_connection"))
+    assert (await post(client, app, off, fixture("whatsapp", "text"))).json()["status"] == "ignored"
+    wanted = {
+        "message.created",
+        "conversation.created",
+        "customer.created",
+        "inbound_event.processed",
+        "inbound_event.failed",
+        "inbound_event.ignored",
+    }
+    for _ in range(100):
+        outcomes = [e for e in got if e["type"].startswith("inbound_event.")]
+        if wanted <= {e["type"] for e in got} and len(outcomes) >= 4:
             break
         await asyncio.sleep(0.1)
     await nc.close()
-    assert {"message.created", "conversation.created", "customer.created"} <= {e["type"] for e in got}
+    assert wanted <= {e["type"] for e in got}
+    by_channel = sorted(
+        (e["type"], e["data"]["channel_id"] == off["id"], e["data"]["error"] or "")
+        for e in got
+        if e["type"].startswith("inbound_event.")
+    )
+    assert by_channel == [
+        ("inbound_event.failed", False, "update:990002: unknown Telegram update kind 'guest_message'"),
+        ("inbound_event.ignored", False, "business_connection not used by Souk"),
+        ("inbound_event.ignored", True, "channel inactive or deleted"),
+        ("inbound_event.processed", False, ""),
+    ]
 
 
 async def test_group_messages_keep_participant_and_group(client, app, make_channel):
@@ -245,3 +290,40 @@ async def test_group_messages_keep_participant_and_group(client, app, make_chann
     [conv] = await rows(app, Conversation)
     assert conv.group and conv.thread_id.endswith("@g.us")
     assert msg.sender_id != conv.thread_id
+
+
+async def test_each_telegram_forum_topic_is_a_conversation_and_replies_go_to_its_topic(
+    client, app, make_channel, tenant, fakes
+):
+    """Two topics and the General thread of one forum: three conversations; a reply sent in one of them (no quote,
+    no message_thread_id given) lands in that topic."""
+    ch = await make_channel("telegram")
+    other = json.loads(fixture("telegram", "message_forum_topic"))
+    other["update_id"] += 100
+    other["message"].update(message_id=90, message_thread_id=43, text="where is my refund?")
+    del other["message"]["reply_to_message"]
+    general = json.loads(fixture("telegram", "message_group"))
+    general["update_id"] += 100
+    general["message"]["chat"] = other["message"]["chat"]
+    forum = fixture("telegram", "message_forum_topic")
+    await send(client, app, ch, forum, fixture("telegram", "message_forum_reply"), other, general)
+    convs = {c.external_thread_id: c for c in await rows(app, Conversation)}
+    chat = "-1001555000111"
+    assert sorted(convs) == [chat, f"{chat}/42", f"{chat}/43"]
+    assert (convs[f"{chat}/42"].message_count, convs[f"{chat}/43"].message_count, convs[chat].message_count) == (
+        2,
+        1,
+        1,
+    )
+    assert convs[f"{chat}/43"].group["topic_id"] == "43"
+
+    r = await client.post(
+        f"/api/v1/conversations/{convs[f'{chat}/43'].id}/messages", headers=tenant.headers, json={"text": "on it"}
+    )
+    assert r.status_code == 201, r.text
+    for _ in range(200):
+        posted = [m for m in fakes["telegram"].messages_in(chat) if m.get("text") == "on it"]
+        if posted:
+            break
+        await asyncio.sleep(0.05)
+    assert [m["message_thread_id"] for m in posted] == [43]

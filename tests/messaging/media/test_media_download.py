@@ -4,6 +4,9 @@ kept in the media store and served by ``GET /api/v1/media/{id}``; failures are r
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import json
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,10 +14,12 @@ from typing import Any
 
 from sqlalchemy import select
 from tests.conftest import make_tenant
+from tests.messaging.inbound.conftest import active_channel
 from tests.messaging.media.conftest import LIMIT, MAX_ATTEMPTS, VIDEO_LIMIT, media_row, settled
+from tests.support.webhooks import fixture, post, wait_idle
 
 from souk.core.models import DomainEvent, Role
-from souk.messaging.models import MediaStatus
+from souk.messaging.models import MediaStatus, Message, MessageMedia
 
 PLATFORMS = ["whatsapp", "telegram", "waha", "messenger", "instagram", "tiktok"]
 
@@ -247,3 +252,31 @@ async def test_a_duplicate_delivery_downloads_once(app, fakes, make_media, enque
     await asyncio.sleep(0.3)  # let every other delivery be handled
     assert (await media_row(app, media_id)).attempts == 1
     assert len(fakes["graph"].requests_to("GET", f"/cdn/{name}")) == 1
+
+
+async def test_a_whatsapp_image_webhook_is_downloaded_in_the_background_and_served(app, client, tenant, fakes):
+    """From the platform's webhook to the bytes: the signed image message is stored with its media row at once,
+    the worker resolves the media id on the (fake) Graph API and downloads it with the token, and the API serves
+    it; nothing is queued by hand."""
+    channel = await active_channel(client, tenant, fakes, "whatsapp")
+    data = _bytes()
+    platform_id = fakes["graph"].add_media(data, "image/jpeg")
+    body = json.loads(fixture("whatsapp", "image"))
+    image = body["entry"][0]["changes"][0]["value"]["messages"][0]["image"]
+    image.update(id=platform_id, sha256=base64.b64encode(hashlib.sha256(data).digest()).decode())
+    assert (await post(client, app, channel, body)).status_code == 200
+    await wait_idle(app)
+    async with app.state.db.system_session() as session:
+        row = await session.scalar(select(MessageMedia).where(MessageMedia.platform_media_id == platform_id))
+        message = await session.get(Message, row.message_id)
+    assert (row.kind, row.mime, row.caption) == ("image", "image/jpeg", "This one please")
+    assert message.message_type == "image" and message.message_text == "This one please"
+
+    row = await settled(app, row.id)
+    assert (row.status, row.error, row.size) == (MediaStatus.stored, None, len(data))
+    r = await client.get(f"/api/v1/media/{row.id}", headers=tenant.headers)
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["content-type"].startswith("image/jpeg")
+    shown = await client.get(f"/api/v1/conversations/{message.conversation_id}/messages", headers=tenant.headers)
+    [media] = shown.json()["items"][0]["media"]
+    assert media["id"] == str(row.id) and media["platform_media_id"] == platform_id

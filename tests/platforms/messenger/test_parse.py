@@ -23,6 +23,7 @@ from souk.platforms.base import (
     Reaction,
     SentBy,
     StatusUpdate,
+    UnknownKind,
 )
 from souk.platforms.messenger import PLATFORM
 from souk.platforms.messenger.parse import parse_body
@@ -297,7 +298,7 @@ def test_unknown_messaging_event_is_ignored() -> None:
         ],
     }
     (event,) = PLATFORM.parse(json.dumps(raw).encode(), {})
-    assert isinstance(event, Ignored) and "brand_new_event" in event.reason
+    assert isinstance(event, UnknownKind) and event.kind == "brand_new_event" and "brand_new_event" in event.reason
 
 
 def test_batch_with_malformed_sub_events_keeps_the_siblings() -> None:

@@ -92,6 +92,17 @@ async def test_reply_and_forum_topic(fake: FakeTelegram, http: httpx.AsyncClient
     }
 
 
+async def test_a_forum_topics_conversation_posts_in_its_topic(fake: FakeTelegram, http: httpx.AsyncClient) -> None:
+    """The thread of a topic's conversation is ``<chat>/<topic>``: the chat is addressed, in that topic."""
+    client = client_for(fake, http)
+    sent = await client.send_message("c", "-1001555000111/42", text("in the topic"))
+    await client.send_typing("-1001555000111/42")
+    post, typing = (r.json for r in fake.requests)
+    assert post == {"chat_id": -1001555000111, "message_thread_id": 42, "text": "in the topic"}
+    assert typing == {"chat_id": "-1001555000111", "action": "typing", "message_thread_id": 42}
+    assert sent.external_id.startswith("-1001555000111:")  # message ids stay the chat's
+
+
 async def test_business_thread_uses_the_connection(fake: FakeTelegram, http: httpx.AsyncClient) -> None:
     thread = f"{CHAT}@{BC}"
     content = text("Yes, in stock", reply_to=f"{thread}:9001")

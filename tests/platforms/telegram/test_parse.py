@@ -24,9 +24,11 @@ from souk.platforms.base import (
     Party,
     Reaction,
     SentBy,
+    UnknownKind,
     body_key,
 )
 from souk.platforms.telegram import PLATFORM
+from souk.platforms.telegram.parse import split_thread, split_topic
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CUSTOMER = "5012345678"
@@ -255,7 +257,7 @@ def test_group_message() -> None:
 def test_forum_topic_message_is_not_a_reply_to_the_topic_root() -> None:
     event = one("message_forum_topic")
     assert (event.thread_id, event.external_id, event.reply_to) == (
-        "-1001555000111",
+        "-1001555000111/42",  # the topic is a conversation of its own; the message id stays the chat's
         "-1001555000111:77",
         None,
     )
@@ -271,7 +273,21 @@ def test_forum_topic_message_is_not_a_reply_to_the_topic_root() -> None:
 def test_reply_inside_a_forum_topic() -> None:
     event = one("message_forum_reply")
     assert event.reply_to == "-1001555000111:77"
-    assert event.metadata["message_thread_id"] == 42
+    assert event.metadata["message_thread_id"] == 42 and event.thread_id == "-1001555000111/42"
+
+
+def test_a_reply_thread_outside_a_forum_stays_in_the_chat() -> None:
+    """``message_thread_id`` also names a reply thread in an ordinary supergroup: no topic there."""
+    update = json.loads(load("message_forum_reply"))
+    del update["message"]["is_topic_message"]
+    [event] = parse(update)
+    assert event.thread_id == "-1001555000111"
+
+
+def test_topic_threads_split_back_into_chat_and_topic() -> None:
+    assert split_topic("-1001555000111/42") == ("-1001555000111", 42)
+    assert split_topic("5012345678@AQAD") == ("5012345678@AQAD", None)
+    assert split_thread("-1001555000111/42") == ("-1001555000111", None)
 
 
 def test_message_from_another_bot_is_sent_by_bot() -> None:
@@ -430,13 +446,23 @@ def test_callback_query_on_an_inline_message_is_threaded_by_the_user() -> None:
     ("fixture", "reason"),
     [
         ("my_chat_member_kicked", f"my_chat_member in chat {CUSTOMER}: member -> kicked"),
-        ("business_connection", "business_connection not handled"),
+        ("business_connection", "business_connection not used by Souk"),
     ],
 )
 def test_management_updates_are_ignored(fixture: str, reason: str) -> None:
     event = one(fixture)
     assert isinstance(event, Ignored)
     assert (event.key, event.reason) == (f"update:{json.loads(load(fixture))['update_id']}", reason)
+
+
+def test_an_unknown_update_kind_is_not_silently_ignored() -> None:
+    [event] = parse({"update_id": 11, "guest_message": {"date": 1732450000}})
+    assert isinstance(event, UnknownKind)
+    assert (event.key, event.kind, event.reason) == (
+        "update:11",
+        "guest_message",
+        "unknown Telegram update kind 'guest_message'",
+    )
 
 
 def test_malformed_message_becomes_a_parse_failure() -> None:

@@ -22,6 +22,7 @@ from souk.platforms.base import (
     Party,
     SentBy,
     StatusUpdate,
+    UnknownKind,
     body_key,
 )
 from souk.platforms.tiktok import PLATFORM
@@ -129,12 +130,19 @@ def test_business_reading_the_thread_is_ignored() -> None:
     assert event.reason == "the business read the conversation"
 
 
-def test_other_events_are_ignored() -> None:
+def test_the_ping_is_ignored() -> None:
     body = load("tiktok_ping")
     event = one(body)
     assert isinstance(event, Ignored)
-    assert (event.key, event.reason) == (f"tiktok.ping:{body_key(body)}", "tiktok.ping not handled")
+    assert (event.key, event.reason) == (f"tiktok.ping:{body_key(body)}", "tiktok.ping not used")
     assert event.timestamp == T  # the envelope's create_time
+
+
+def test_an_unknown_event_is_not_silently_ignored() -> None:
+    body = load("tiktok_ping").replace(b"tiktok.ping", b"im_brand_new_event")
+    event = one(body)
+    assert isinstance(event, UnknownKind)
+    assert (event.kind, event.reason) == ("im_brand_new_event", "unknown TikTok event 'im_brand_new_event'")
 
 
 @pytest.mark.parametrize(

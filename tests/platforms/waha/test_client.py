@@ -244,6 +244,18 @@ async def test_configure_webhook_updates_an_existing_session(fake: FakeWAHA, htt
     assert fake.sessions["default"].config["webhooks"][1]["hmac"]["key"] == HOOK_KEY
 
 
+async def test_a_channel_verified_by_api_key_registers_the_header_instead_of_an_hmac(
+    fake: FakeWAHA, http: httpx.AsyncClient
+) -> None:
+    fake.add_session()
+    await _client(fake, http, webhookVerification="api_key").configure_webhook(HOOK_URL, HOOK_KEY)
+    [hook] = fake.sessions["default"].config["webhooks"]
+    assert "hmac" not in hook and hook["customHeaders"] == [{"name": "X-Api-Key", "value": API_KEY}]
+    basic = {"type": "basic", "username": "u", "password": "p"}  # no API key: the webhook secret is the key
+    hook = _client(fake, http, basic, webhookVerification="api_key").webhook_config(HOOK_URL, HOOK_KEY)
+    assert hook["customHeaders"] == [{"name": "X-Api-Key", "value": HOOK_KEY}]
+
+
 async def test_configure_webhook_creates_a_missing_session_without_starting(
     fake: FakeWAHA, http: httpx.AsyncClient
 ) -> None:

@@ -22,6 +22,7 @@ from souk.platforms.base import (
     SentBy,
     SessionStatus,
     StatusUpdate,
+    UnknownKind,
     body_key,
 )
 from souk.platforms.waha import PLATFORM
@@ -282,6 +283,13 @@ def test_presence_calls_and_other_events_are_ignored(name: str) -> None:
     event = _one(name)
     assert isinstance(event, Ignored)
     assert event.key == f"ignored:{_fixture(name)['id']}"
+
+
+def test_an_unknown_event_is_not_silently_ignored() -> None:
+    envelope = {**_fixture("presence_update"), "event": "message.brand_new"}
+    [event] = PLATFORM.parse(json.dumps(envelope).encode(), {})
+    assert isinstance(event, UnknownKind)
+    assert (event.kind, event.reason) == ("message.brand_new", "unknown WAHA event 'message.brand_new'")
 
 
 def test_malformed_payload_is_a_parse_failure() -> None:

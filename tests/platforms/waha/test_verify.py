@@ -1,4 +1,5 @@
-"""WAHA webhook verification: HMAC-SHA512 of the raw body with the channel's webhookSecret, required."""
+"""WAHA webhook verification: HMAC-SHA512 of the raw body with the channel's webhookSecret, or, on a channel set to
+``webhookVerification: api_key``, the X-Api-Key header WAHA adds through its customHeaders."""
 
 from __future__ import annotations
 
@@ -93,6 +94,38 @@ def test_missing_webhook_secret_is_refused() -> None:
 def test_no_replay_window_applies() -> None:
     """WAHA's timestamp header is not signed and its retries span hours: an old delivery still verifies."""
     _verify({"x-webhook-hmac": _sign(BODY), "x-webhook-timestamp": "1000000000000"})
+
+
+API_KEY = "waha-api-key"
+
+
+def _verify_by_key(headers: dict[str, str], auth: dict[str, str] | None = None) -> None:
+    PLATFORM.verify(
+        config={"baseURL": "http://waha", "sessionID": "default", "webhookVerification": "api_key"},
+        secrets={"webhookSecret": KEY, "auth": auth or {"type": "api_key", "apiKey": API_KEY}},
+        headers=headers,
+        body=BODY,
+        now=NOW,
+    )
+
+
+def test_a_channel_verified_by_api_key_takes_the_header_instead_of_an_hmac() -> None:
+    _verify_by_key({"x-api-key": API_KEY})
+    _verify_by_key({"x-api-key": KEY}, auth={"type": "basic", "username": "u", "password": "p"})
+    for headers, reason in [
+        ({}, "missing X-Api-Key"),
+        ({"x-api-key": "guess"}, "does not match"),
+        ({"x-api-key": KEY}, "does not match"),  # with an API key, the webhook secret is not it
+        ({"x-webhook-hmac": _sign(BODY)}, "missing X-Api-Key"),  # the channel's mode decides, not the request
+    ]:
+        with pytest.raises(SignatureError, match=reason):
+            _verify_by_key(headers)
+
+
+def test_an_hmac_channel_refuses_the_api_key_header() -> None:
+    """No downgrade: a request cannot choose the weaker proof on a channel registered with an HMAC key."""
+    with pytest.raises(SignatureError, match="missing X-Webhook-Hmac"):
+        _verify({"x-api-key": KEY})
 
 
 def test_platform_flags() -> None:

@@ -37,6 +37,7 @@ from souk.platforms.base import (
     Reaction,
     SentBy,
     StatusUpdate,
+    UnknownKind,
 )
 
 #: The prefix Souk puts in the Send API's ``message.metadata``, so that the echo of a send is known as ours.
@@ -55,6 +56,9 @@ _IGNORED_KINDS = (
     "game_play",
     "response_feedback",
 )
+
+#: the keys every messaging[] item has besides the one naming its kind
+_ENVELOPE_KEYS = frozenset({"sender", "recipient", "timestamp"})
 
 _MEDIA_KINDS = {"image": "image", "video": "video", "audio": "audio", "file": "document"}
 _SHARE_KINDS = frozenset({"share", "fallback", "ig_reel", "reel", "ig_post", "post", "ig_story"})
@@ -271,8 +275,11 @@ def parse_messaging_event(
             )
         ]
     kind = next((k for k in _IGNORED_KINDS if k in item), None)
-    reason = f"{kind} event" if kind else f"unknown messaging event with keys {sorted(item)}"
-    return [Ignored(key=raw_key(f"ignored:{kind or 'unknown'}", raw), timestamp=when, raw=raw, reason=reason)]
+    if kind:
+        return [Ignored(key=raw_key(f"ignored:{kind}", raw), timestamp=when, raw=raw, reason=f"{kind} event")]
+    unknown = next((k for k in sorted(item) if k not in _ENVELOPE_KEYS), "none")
+    reason = f"unknown messaging event {unknown!r} (keys {sorted(item)})"
+    return [UnknownKind(key=raw_key(f"unknown:{unknown}", raw), timestamp=when, raw=raw, kind=unknown, reason=reason)]
 
 
 def _message(

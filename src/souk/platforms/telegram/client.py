@@ -13,7 +13,7 @@ import httpx
 
 from souk.platforms.plugin import ChannelInfo, PlatformError, SendResult, VendorClient
 from souk.platforms.telegram.config import DEFAULT_API_BASE_URL
-from souk.platforms.telegram.parse import message_key, split_message_key, split_thread
+from souk.platforms.telegram.parse import message_key, split_message_key, split_thread, split_topic
 
 #: every update kind the parser turns into an event; message_reaction and business_* must be asked for by name
 ALLOWED_UPDATES = [
@@ -63,14 +63,15 @@ class TelegramClient(VendorClient):
     async def send_message(self, channel_id: str, recipient: str, content: dict[str, Any]) -> SendResult:
         """Send text (``sendMessage``) or media by file_id / HTTPS URL (``sendPhoto`` ...).
 
-        ``recipient`` is a thread id from the parser (``"<chat_id>"`` or
-        ``"<chat_id>@<business_connection_id>"``) or an ``@channelusername``. ``content["reply_to"]`` is a
+        ``recipient`` is a thread id from the parser (``"<chat_id>"``, ``"<chat_id>@<business_connection_id>"``,
+        or a forum topic's ``"<chat_id>/<message_thread_id>"``) or an ``@channelusername``. ``content["reply_to"]`` is a
         message external id (``"<thread>:<message_id>"``); the send does not fail if that message is gone.
         ``content["message_thread_id"]`` posts in a forum topic. ``buttons`` (``[{id, title} | {url, title}]``)
         become an inline keyboard and ``quick_replies`` (``options: [{title}]``) a one-time reply keyboard; media
         given as ``upload`` (``{data, filename, mime}``) is sent as a multipart upload.
         """
         chat, business_connection_id = split_thread(recipient)
+        topic = split_topic(recipient)[1]  # a forum topic's conversation posts in its topic
         chat_id: int | str = int(chat) if _INT.fullmatch(chat) else chat
         business_connection_id = content.get("business_connection_id") or business_connection_id
         payload: dict[str, Any] = {"chat_id": chat_id}
@@ -78,6 +79,8 @@ class TelegramClient(VendorClient):
             payload["business_connection_id"] = business_connection_id
         if content.get("message_thread_id") is not None:
             payload["message_thread_id"] = content["message_thread_id"]
+        elif topic is not None:
+            payload["message_thread_id"] = topic
         if content.get("reply_to"):
             payload["reply_parameters"] = _reply_parameters(str(content["reply_to"]), chat)
         kind = content.get("type", "text")
@@ -122,7 +125,11 @@ class TelegramClient(VendorClient):
     # -- extras the worker needs ----------------------------------------------------------------------------
 
     async def send_typing(self, recipient: str, *, message_id: str | None = None) -> bool:
-        await self.call("sendChatAction", {"chat_id": recipient, "action": "typing"})
+        chat, topic = split_topic(recipient)
+        action: dict[str, Any] = {"chat_id": split_thread(chat)[0], "action": "typing"}
+        if topic is not None:
+            action["message_thread_id"] = topic
+        await self.call("sendChatAction", action)
         return True
 
     async def answer_callback_query(self, callback_query_id: str, text: str | None = None) -> None:

@@ -42,6 +42,7 @@ from souk.platforms.base import (
     Party,
     Reaction,
     SentBy,
+    UnknownKind,
     body_key,
     ts_seconds,
 )
@@ -49,6 +50,23 @@ from souk.platforms.base import (
 #: update kinds whose payload is a Message / an edited Message
 MESSAGE_KINDS = ("message", "channel_post", "business_message")
 EDIT_KINDS = ("edited_message", "edited_channel_post", "edited_business_message")
+#: Update kinds of the Bot API that Souk understands and leaves alone (inline mode, payments, polls, boosts …)
+UNUSED_KINDS = frozenset(
+    {
+        "business_connection",
+        "message_reaction_count",
+        "inline_query",
+        "chosen_inline_result",
+        "shipping_query",
+        "pre_checkout_query",
+        "purchased_paid_media",
+        "poll",
+        "poll_answer",
+        "chat_join_request",
+        "chat_boost",
+        "removed_chat_boost",
+    }
+)
 
 #: fields that make a Message a service message (chat management, not conversation content)
 SERVICE_FIELDS = (
@@ -116,8 +134,23 @@ def message_key(chat_id: Any, message_id: Any, business_connection_id: str | Non
     return f"{thread_key(chat_id, business_connection_id)}:{message_id}"
 
 
+def topic_thread(thread: str, topic: Any) -> str:
+    """A forum topic's own conversation: ``"<chat_id>/<message_thread_id>"``."""
+    return f"{thread}/{topic}"
+
+
+def split_topic(thread: str) -> tuple[str, int | None]:
+    """``"-100123/42"`` → ``("-100123", 42)``; a thread without a topic gives ``None``."""
+    base, slash, topic = thread.rpartition("/")
+    if slash and topic.isdigit():
+        return base, int(topic)
+    return thread, None
+
+
 def split_thread(thread: str) -> tuple[str, str | None]:
-    """``"123@bc"`` → ``("123", "bc")``; ``"123"`` and ``"@channelname"`` have no business connection."""
+    """``"123@bc"`` → ``("123", "bc")``; ``"123"`` and ``"@channelname"`` have no business connection; a forum
+    topic's ``"/<topic>"`` is not part of the chat."""
+    thread = split_topic(thread)[0]
     if thread.startswith("@"):
         return thread, None
     chat_id, _, business_connection_id = thread.partition("@")
@@ -186,9 +219,12 @@ def _handle(kind: str, payload: dict[str, Any], update_id: int) -> Iterator[Even
         old, new = payload["old_chat_member"]["status"], payload["new_chat_member"]["status"]
         reason = f"{kind} in chat {payload['chat']['id']}: {old} -> {new}"
         yield Ignored(key=f"update:{update_id}", timestamp=_date(payload), raw=payload, reason=reason)
-    else:  # business_connection, polls, inline queries, payments, boosts, join requests, future kinds
-        reason = f"{kind} not handled"
+    elif kind in UNUSED_KINDS:
+        reason = f"{kind} not used by Souk"
         yield Ignored(key=f"update:{update_id}", timestamp=_date(payload), raw=payload, reason=reason)
+    else:  # a kind newer than this parser: failed, so it shows and can be replayed once handled
+        reason = f"unknown Telegram update kind {kind!r}"
+        yield UnknownKind(key=f"update:{update_id}", timestamp=_date(payload), raw=payload, kind=kind, reason=reason)
 
 
 # -- messages -----------------------------------------------------------------------------------------------
@@ -228,6 +264,8 @@ def _message(msg: dict[str, Any], kind: str) -> Event:
     topic = msg.get("message_thread_id")
     if topic is not None:
         metadata["message_thread_id"] = topic
+    # each forum topic is a conversation of its own; message ids (and so external ids) stay per chat
+    conversation = topic_thread(thread, topic) if topic is not None and msg.get("is_topic_message") else thread
     metadata.update(_forward(msg))
     if msg.get("quote"):
         metadata["quote"] = msg["quote"].get("text")
@@ -245,7 +283,7 @@ def _message(msg: dict[str, Any], kind: str) -> Event:
         timestamp=timestamp,
         raw=msg,
         external_id=external_id,
-        thread_id=thread,
+        thread_id=conversation,
         sender=sender,
         direction=direction,
         sent_by=sent_by,

@@ -34,6 +34,7 @@ from souk.platforms.base import (
     Party,
     SentBy,
     StatusUpdate,
+    UnknownKind,
     body_key,
     ts_millis,
     ts_seconds,
@@ -41,6 +42,8 @@ from souk.platforms.base import (
 
 MESSAGE_EVENTS = ("im_receive_msg", "im_send_msg")
 READ_EVENT = "im_mark_read_msg"
+#: events TikTok sends that carry no conversation (the portal's "test webhook" ping)
+UNUSED_EVENTS = frozenset({"tiktok.ping"})
 
 
 def event_key(body: bytes) -> str:
@@ -69,7 +72,10 @@ def parse_event(body: bytes) -> list[Event]:
         if event == READ_EVENT:
             return [_read(envelope, _content(envelope))]
         key = f"{event}:{body_key(body)}"
-        return [Ignored(key=key, timestamp=_created(envelope), raw=envelope, reason=f"{event} not handled")]
+        if event in UNUSED_EVENTS:
+            return [Ignored(key=key, timestamp=_created(envelope), raw=envelope, reason=f"{event} not used")]
+        reason = f"unknown TikTok event {event!r}"
+        return [UnknownKind(key=key, timestamp=_created(envelope), raw=envelope, kind=event, reason=reason)]
     except Exception as exc:  # malformed content becomes a ParseFailure, never an exception
         reason = f"{event}: {type(exc).__name__}: {exc}"
         key = f"{event}:{body_key(body)}"

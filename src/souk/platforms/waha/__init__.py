@@ -38,7 +38,7 @@ class WAHAPlatform(Platform):
         body: bytes,
         now: datetime,
     ) -> None:
-        _verify.verify(secrets=secrets, headers=headers, body=body)
+        _verify.verify(secrets=secrets, headers=headers, body=body, config=config)
 
     def event_key(self, body: bytes, headers: Mapping[str, str]) -> str:
         return _parse.event_key(body)

@@ -18,6 +18,7 @@ import httpx
 
 from souk.platforms.base import ts_seconds
 from souk.platforms.plugin import ChannelInfo, PlatformError, SendResult, VendorClient, VendorMessage
+from souk.platforms.waha import verify as _verify
 from souk.platforms.waha.parse import normalize_id, serialized
 
 #: events Souk subscribes to; ``message.any`` brings messages typed on the phone (``fromMe``, source "app")
@@ -198,12 +199,15 @@ class WAHAClient(VendorClient):
         return str((await self.get_session()).get("status") or "")
 
     def webhook_config(self, url: str, hmac_key: str) -> dict[str, Any]:
-        return {
-            "url": url,
-            "events": list(WEBHOOK_EVENTS),
-            "hmac": {"key": hmac_key},
-            "retries": dict(WEBHOOK_RETRIES),
-        }
+        """Souk's webhook: signed with ``hmac_key``, or, for a channel verified by API key, carrying that key in a
+        custom header instead (see :mod:`souk.platforms.waha.verify`)."""
+        hook: dict[str, Any] = {"url": url, "events": list(WEBHOOK_EVENTS), "retries": dict(WEBHOOK_RETRIES)}
+        if self.config.get("webhookVerification") == "api_key":
+            key = _verify.api_key({**self.secrets, "webhookSecret": hmac_key}) or hmac_key
+            hook["customHeaders"] = [{"name": _verify.API_KEY_HEADER, "value": key}]
+        else:
+            hook["hmac"] = {"key": hmac_key}
+        return hook
 
     def _session_config(
         self, base: dict[str, Any] | None, webhook_url: str, hmac_key: str, metadata: dict[str, str] | None

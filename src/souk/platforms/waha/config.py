@@ -49,6 +49,12 @@ class WAHAConfig(BaseModel):
         description='Credentials for the WAHA API: {"type": "basic", "username", "password"} or '
         '{"type": "api_key", "apiKey"}. Stored encrypted, returned masked.'
     )
+    webhookVerification: Literal["hmac", "api_key"] = Field(
+        default="hmac",
+        description="How WAHA's webhooks prove they come from it: hmac (X-Webhook-Hmac, SHA-512 with a key Souk "
+        "registers) or api_key (an X-Api-Key header WAHA sends through its webhook customHeaders, for a WAHA "
+        "webhook without an HMAC key: the WAHA API key, or the channel's webhook secret under basic auth).",
+    )
     importStrategy: Literal["none", "new_only", "all", "recent"] = Field(
         default="new_only",
         description="History import after the session starts: none, new_only, all, or recent messages.",

@@ -35,6 +35,7 @@ from souk.platforms.base import (
     SentBy,
     SessionStatus,
     StatusUpdate,
+    UnknownKind,
     body_key,
     ts_millis,
     ts_seconds,
@@ -414,6 +415,19 @@ def _on_session_status(envelope: dict[str, Any], payload: dict[str, Any], fallba
     return SessionStatus(key=key, timestamp=timestamp, raw=payload, status=status, detail=detail)
 
 
+#: WAHA events (or families, by prefix) Souk understands and leaves alone (protocols.md §2.2)
+UNUSED_EVENTS = (
+    "message.waiting",
+    "presence.update",
+    "poll.vote",
+    "group.",
+    "chat.",
+    "call.",
+    "label.",
+    "engine.event",
+    "state.change",
+)
+
 HANDLERS: dict[str, Handler] = {
     "message": _on_message,
     "message.any": _on_message,
@@ -448,15 +462,11 @@ def parse(body: bytes) -> list[Event]:
     fallback = _envelope_time(envelope)
     try:
         handler = HANDLERS.get(event)
+        if handler is None and event.startswith(UNUSED_EVENTS):
+            return [Ignored(key=f"ignored:{delivery}", timestamp=fallback, raw=raw, reason=f"WAHA {event} not used")]
         if handler is None:
-            return [
-                Ignored(
-                    key=f"ignored:{delivery}",
-                    timestamp=fallback,
-                    raw=raw,
-                    reason=f"WAHA {event} events are not used",
-                )
-            ]
+            reason = f"unknown WAHA event {event!r}"
+            return [UnknownKind(key=f"unknown:{delivery}", timestamp=fallback, raw=raw, kind=event, reason=reason)]
         if not isinstance(payload, dict):
             raise ValueError("payload is not an object")
         return [handler(envelope, payload, fallback)]
