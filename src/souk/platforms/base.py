@@ -222,7 +222,7 @@ class Ignored(Event):
 class UnknownKind(Event):
     """A well-formed envelope of an event kind the parser does not know (a new platform feature, a field Souk
     never subscribed to). Unlike :class:`Ignored` it is not a deliberate choice: the delivery ends ``failed`` with
-    ``reason``, visible and replayable once a parser handles it (docs/decisions/0022)."""
+    ``reason``, visible and replayable once a parser handles it (docs/decisions/0027)."""
 
     kind: str
     reason: str
