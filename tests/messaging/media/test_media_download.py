@@ -223,12 +223,14 @@ async def test_the_sweeper_queues_media_whose_queue_message_was_lost(app, client
     data = _bytes()
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     lost = await make_media("messenger", url=fakes["graph"].add_cdn_file(data, "image/png"), created_at=long_ago)
-    spent = await make_media("messenger", url="https://cdn.example/x.png", created_at=long_ago)
-    async with app.state.db.system_session() as session:
-        from souk.messaging.models import MessageMedia
-
-        row = await session.get(MessageMedia, spent)
-        row.attempts, row.error = MAX_ATTEMPTS, "the media download answered HTTP 502"
+    # spent from the start: made in two steps, a sweep in between could queue it for one more try
+    spent = await make_media(
+        "messenger",
+        url="https://cdn.example/x.png",
+        created_at=long_ago,
+        attempts=MAX_ATTEMPTS,
+        error="the media download answered HTTP 502",
+    )
 
     row = await settled(app, lost)  # never queued: only the sweeper can have found it
     assert row.status == MediaStatus.stored
