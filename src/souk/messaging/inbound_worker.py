@@ -24,6 +24,7 @@ from souk.bus.work import ConsumerSpec, Retry, consume, enqueue
 from souk.channels.models import Channel, ChannelStatus
 from souk.core import events
 from souk.core.errors import Conflict, NotFound
+from souk.core.live import publish_signal
 from souk.core.observability import log
 from souk.db.engine import Database
 from souk.db.scoping import SYSTEM_KEY, TENANT_KEY
@@ -53,6 +54,9 @@ async def process_event(ctx: WorkerContext, event_id: str) -> None:
             await enqueue(ctx.bus, "media", str(media_id))
         except Exception as exc:
             log.warning("media enqueue failed; the media sweeper will pick it up", error=str(exc))
+    for tenant_id, kind, payload in applied.signals:  # of the moment: one the bus cannot take now is not kept
+        with contextlib.suppress(Exception):
+            await publish_signal(ctx.bus, tenant_id, kind, payload)
     ctx.outbox_wake.set()
 
 

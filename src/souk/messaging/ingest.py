@@ -36,6 +36,7 @@ from souk.platforms.base import (
     SentBy,
     SessionStatus,
     StatusUpdate,
+    Typing,
 )
 from souk.platforms.base import Message as MessageEvent
 
@@ -50,6 +51,26 @@ class SubEventFailed(Exception):
 class Applied:
     media_ids: list[uuid.UUID] = dataclasses.field(default_factory=list)
     messages_created: int = 0
+    #: live signals (tenant, kind, payload) to pass on once the delivery is committed; they are never stored
+    signals: list[tuple[uuid.UUID, str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+
+
+async def apply_typing(session: AsyncSession, channel: Channel, ev: Typing, applied: Applied) -> None:
+    """A customer typing in a chat Souk already has a conversation for: a live ``conversation.typing`` signal,
+    spelled like a person's (the inbox shows "<name> is typing…"). A chat Souk never saw opens nothing."""
+    conversation = await session.scalar(
+        select(Conversation)
+        .where(Conversation.channel_id == channel.id, Conversation.external_thread_id == ev.thread_id)
+        .order_by(Conversation.created_at.desc())
+        .limit(1)
+    )
+    if conversation is None:
+        return
+    customer = await session.get(Customer, conversation.customer_id) if conversation.customer_id else None
+    name = ev.sender.name or (customer.display_name if customer else None) or ev.sender.external_id
+    payload = {"conversation_id": str(conversation.id), "by": ev.sender.external_id, "name": name}
+    signal = {**payload, "typing": ev.typing, "customer": True}
+    applied.signals.append((channel.tenant_id, "conversation.typing", signal))
 
 
 async def apply(
@@ -63,6 +84,8 @@ async def apply(
         await apply_session_status(session, channel, ev)
     elif isinstance(ev, ParseFailure):
         raise SubEventFailed(ev.reason)
+    elif isinstance(ev, Typing):
+        await apply_typing(session, channel, ev, applied)
     elif isinstance(ev, Ignored):
         return
     else:

@@ -212,6 +212,15 @@ class SessionStatus(Event):
 
 
 @dataclass
+class Typing(Event):
+    """The customer started or stopped typing in a chat: shown live in the open inboxes, never stored."""
+
+    thread_id: str
+    sender: Party
+    typing: bool
+
+
+@dataclass
 class Ignored(Event):
     """An event we understand and deliberately do nothing with (presence, typing, management fields)."""
 

@@ -188,7 +188,7 @@ WAHA: dict[str, Expect] = {
     "message_unsupported": m(f"false_{WA_CHAT}_3EB0POL0000000000001", "unsupported"),
     "message_vcard": m(f"false_{WA_CHAT}_3EB0VCF0000000000001", "contacts"),
     "message_voice": m(f"false_{WA_CHAT}_3EB0PTT0000000000001", "voice", media="voice"),
-    "presence_update": ign("WAHA presence.update not used"),
+    "presence_update": Expect(),  # the customer typing: a live signal, nothing stored
     "session_status_scan_qr": Expect(session="SCAN_QR_CODE"),
     "session_status_working": late(Expect(session="WORKING")),
 }

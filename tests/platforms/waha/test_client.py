@@ -145,6 +145,7 @@ async def test_create_session_registers_the_signed_webhook(fake: FakeWAHA, http:
                 "message.edited",
                 "message.revoked",
                 "session.status",
+                "presence.update",
             ],
             "hmac": {"key": HOOK_KEY},
             "retries": {"policy": "exponential", "delaySeconds": 2, "attempts": 15},
@@ -479,7 +480,7 @@ async def test_emit_delivers_to_the_configured_webhook(fake: FakeWAHA, http: htt
     client, seen = _capture()
     async with client:
         await fake.emit("session.status", fake.session_status_payload(), client=client)
-        await fake.emit("presence.update", {"id": CUSTOMER}, client=client)  # not subscribed
+        await fake.emit("call.received", {"id": "call-1", "from": CUSTOMER}, client=client)  # not subscribed
     (request,) = seen
     headers = {key.lower(): value for key, value in request.headers.items()}
     PLATFORM.verify(

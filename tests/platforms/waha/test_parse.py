@@ -22,6 +22,7 @@ from souk.platforms.base import (
     SentBy,
     SessionStatus,
     StatusUpdate,
+    Typing,
     UnknownKind,
     body_key,
 )
@@ -278,11 +279,30 @@ def test_repeated_qr_rotations_get_distinct_keys() -> None:
     assert a.key != b.key
 
 
-@pytest.mark.parametrize("name", ["presence_update", "call_received"])
-def test_presence_calls_and_other_events_are_ignored(name: str) -> None:
-    event = _one(name)
+def test_call_and_other_unused_events_are_ignored() -> None:
+    event = _one("call_received")
     assert isinstance(event, Ignored)
-    assert event.key == f"ignored:{_fixture(name)['id']}"
+    assert event.key == f"ignored:{_fixture('call_received')['id']}"
+
+
+@pytest.mark.parametrize(("presence", "typing"), [("typing", True), ("recording", True), ("paused", False)])
+def test_a_customer_typing_is_a_typing_signal(presence: str, typing: bool) -> None:
+    envelope = _fixture("presence_update")
+    envelope["payload"]["presences"][0]["lastKnownPresence"] = presence
+    [event] = PLATFORM.parse(json.dumps(envelope).encode(), {})
+    assert isinstance(event, Typing)
+    assert (event.thread_id, event.sender.external_id, event.typing) == ("15551234567@c.us", "15551234567@c.us", typing)
+    assert event.sender.phone == "+15551234567"
+
+
+def test_online_offline_and_the_sessions_own_presence_are_ignored() -> None:
+    envelope = _fixture("presence_update")
+    envelope["payload"]["presences"][0]["lastKnownPresence"] = "online"
+    [online] = PLATFORM.parse(json.dumps(envelope).encode(), {})
+    assert isinstance(online, Ignored) and online.reason == "WAHA presence online not used"
+    envelope["payload"]["presences"] = [{"participant": envelope["me"]["id"], "lastKnownPresence": "typing"}]
+    [own] = PLATFORM.parse(json.dumps(envelope).encode(), {})
+    assert isinstance(own, Ignored)
 
 
 def test_an_unknown_event_is_not_silently_ignored() -> None:

@@ -21,7 +21,8 @@ from souk.platforms.plugin import ChannelInfo, PlatformError, SendResult, Vendor
 from souk.platforms.waha import verify as _verify
 from souk.platforms.waha.parse import normalize_id, serialized
 
-#: events Souk subscribes to; ``message.any`` brings messages typed on the phone (``fromMe``, source "app")
+#: events Souk subscribes to; ``message.any`` brings messages typed on the phone (``fromMe``, source "app"),
+#: ``presence.update`` a customer typing (shown live in the inbox, never stored as a message)
 WEBHOOK_EVENTS = [
     "message",
     "message.any",
@@ -30,6 +31,7 @@ WEBHOOK_EVENTS = [
     "message.edited",
     "message.revoked",
     "session.status",
+    "presence.update",
 ]
 WEBHOOK_RETRIES = {"policy": "exponential", "delaySeconds": 2, "attempts": 15}
 #: content sent with sendFile (WAHA's sendVideo/sendVoice need converted media; sendFile takes anything)

@@ -35,6 +35,7 @@ from souk.platforms.base import (
     SentBy,
     SessionStatus,
     StatusUpdate,
+    Typing,
     UnknownKind,
     body_key,
     ts_millis,
@@ -415,10 +416,34 @@ def _on_session_status(envelope: dict[str, Any], payload: dict[str, Any], fallba
     return SessionStatus(key=key, timestamp=timestamp, raw=payload, status=status, detail=detail)
 
 
+#: presences that mean the person is writing to the chat ("recording" a voice note counts) or stopped
+TYPING_PRESENCES = {"typing": True, "recording": True, "paused": False}
+
+
+def _on_presence(envelope: dict[str, Any], payload: dict[str, Any], fallback: datetime) -> Event:
+    """A customer typing (or stopping) in a chat: a live signal for the inbox. Online and offline are not news
+    to anyone answering, so they are ignored; so are the session's own presences."""
+    chat = serialized(payload["id"])
+    key = f"presence:{envelope.get('id') or chat}:{envelope.get('timestamp')}"
+    me = (envelope.get("me") or {}).get("id")
+    theirs = [p for p in payload.get("presences") or [] if isinstance(p, dict) and p.get("participant") != me]
+    state = str(theirs[-1].get("lastKnownPresence") or "") if theirs else ""
+    if is_ignored_chat(chat) or state not in TYPING_PRESENCES:
+        return Ignored(key=key, timestamp=fallback, raw=payload, reason=f"WAHA presence {state or 'update'} not used")
+    person = str(theirs[-1].get("participant") or chat)
+    return Typing(
+        key=key,
+        timestamp=fallback,
+        raw=payload,
+        thread_id=chat,
+        sender=Party(external_id=person, phone=phone_of_jid(person)),
+        typing=TYPING_PRESENCES[state],
+    )
+
+
 #: WAHA events (or families, by prefix) Souk understands and leaves alone (protocols.md §2.2)
 UNUSED_EVENTS = (
     "message.waiting",
-    "presence.update",
     "poll.vote",
     "group.",
     "chat.",
@@ -437,6 +462,7 @@ HANDLERS: dict[str, Handler] = {
     "message.edited": _on_edited,
     "message.revoked": _on_revoked,
     "session.status": _on_session_status,
+    "presence.update": _on_presence,
 }
 
 
