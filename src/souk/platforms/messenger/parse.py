@@ -2,7 +2,8 @@
 
 The shared ``messaging[]`` parser, plus ``changes[]`` of the Page: a new comment on one of its posts (``field:
 feed``, ``item: comment``, ``verb: add``) is kept as a message attributed to that post, like Instagram comments;
-every other feed change, and the App Dashboard's test payloads, go to the shared change handler.
+every other feed change is ignored with its item and verb, and other fields (the App Dashboard's test payloads,
+page management) go to the shared change handler.
 """
 
 from __future__ import annotations
