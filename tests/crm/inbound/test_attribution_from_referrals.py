@@ -11,9 +11,12 @@ CASES = [
     ("whatsapp", "referral_ad", "ads"),
     ("whatsapp", "referral_post", "posts"),
     ("messenger", "message_with_ad_referral", "ads"),
+    ("messenger", "feed_comment", "posts"),
     ("instagram", "ad_referral", "ads"),
     ("instagram", "comment", "posts"),
 ]
+#: the name a payload gives its sender, kept as the customer's profile name
+NAMES = {"feed_comment": "Lan Nguyen"}
 
 
 @pytest.mark.parametrize(("channel_type", "payload", "kind"), CASES)
@@ -34,3 +37,5 @@ async def test_referral_becomes_a_lead_of_its_ad_or_post(
     assert row["platform"] in (channel_type, None)
     customers = (await client.get("/api/v1/customers", params={"channel": channel_type}, headers=tenant.headers)).json()
     assert customers["total"] == 1
+    if payload in NAMES:
+        assert customers["items"][0]["display_name"] == NAMES[payload]

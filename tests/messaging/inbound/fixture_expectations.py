@@ -266,7 +266,12 @@ MESSENGER: dict[str, Expect] = {
     "echo_other_app": m("m_ECHOOTHER0001", "interactive", dir="outbound", by="other_app"),
     "echo_souk": m("m_ECHOSOUK0001", "text", dir="outbound", by="souk"),
     "fallback": m("m_FALLBACK0001", "share"),
-    "feed_change": ign("feed change is not a conversation event"),
+    "feed_change": ign("feed reaction add is not a conversation event"),
+    # a comment under a Page post opens the commenter's conversation, attributed to the post
+    "feed_comment": m(
+        "912345678901234_1188220453377201", "text", src="post_comment", post=True, thread="7241998374650012"
+    ),
+    "feed_comment_by_page": ign("the Page's own comment"),
     "file": m("m_FILE0001", "document", media="document"),
     "image": m("m_IMAGE0001", "image", media="image"),
     "location": m("m_LOCATION0001", "location"),

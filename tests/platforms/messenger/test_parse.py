@@ -271,6 +271,46 @@ def test_page_feed_change_is_ignored() -> None:
     event = one("feed_change")
     assert isinstance(event, Ignored)
     assert event.key.startswith("change:feed:")
+    assert event.reason == "feed reaction add is not a conversation event"
+
+
+def test_comment_on_a_page_post_is_a_message_attributed_to_the_post() -> None:
+    message = one("feed_comment")
+    assert isinstance(message, Message)
+    comment_id, post_id, author = (
+        "912345678901234_1188220453377201",
+        "1067280970047460_912345678901234",
+        "7241998374650012",
+    )
+    assert (message.key, message.external_id) == (f"comment:{comment_id}", comment_id)
+    assert message.thread_id == message.sender.external_id == author
+    assert message.sender.name == "Lan Nguyen"
+    assert (message.message_type, message.text) == (MessageType.text, "How much is the brown bag?")
+    assert message.timestamp == datetime.fromtimestamp(1722503538, UTC)
+    assert message.attribution is not None
+    attribution = message.attribution
+    assert (attribution.source, attribution.post_id, attribution.comment_id) == (
+        MessageSource.post_comment,
+        post_id,
+        comment_id,
+    )
+    assert message.metadata == {"field": "feed"}  # a top-level comment: its parent is the post
+
+
+def test_the_pages_own_comment_is_ignored() -> None:
+    event = one("feed_comment_by_page")
+    assert isinstance(event, Ignored) and event.reason == "the Page's own comment"
+
+
+@pytest.mark.parametrize(("item", "verb"), [("comment", "edited"), ("comment", "remove"), ("status", "add")])
+def test_other_feed_changes_stay_ignored(item: str, verb: str) -> None:
+    value = {"item": item, "verb": verb, "post_id": "1_2", "comment_id": "2_3", "from": {"id": "9"}}
+    raw = {
+        "object": "page",
+        "entry": [{"id": PAGE, "time": 1722503540, "changes": [{"field": "feed", "value": value}]}],
+    }
+    (event,) = PLATFORM.parse(json.dumps(raw).encode(), {})
+    assert isinstance(event, Ignored) and event.reason == f"feed {item} {verb} is not a conversation event"
 
 
 def test_chat_plugin_visitor_is_identified_by_user_ref() -> None:

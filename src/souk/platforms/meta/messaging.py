@@ -188,7 +188,8 @@ def _parse_entry(entry: Any, changes: ChangeParser, our_app_id: str | None) -> l
 
 def default_change_parser(our_app_id: str | None = None) -> ChangeParser:
     """``changes[]`` handling for Messenger: a change whose value is a messaging event (the Dashboard's test
-    payloads) is parsed as one; anything else (feed, page management) is understood and ignored."""
+    payloads) is parsed as one; anything else (page management, and feed changes the Messenger parser leaves to
+    it) is understood and ignored."""
 
     def parse(change: Mapping[str, Any], entry_id: str | None, when: datetime) -> list[Event]:
         value = change.get("value")
