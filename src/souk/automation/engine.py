@@ -425,8 +425,15 @@ async def _after_commit(ctx: WorkerContext, effects: Effects) -> None:
 # -- no reply within N minutes -----------------------------------------------------------------------------------
 
 
+#: how long after it fell due a ``no_reply`` rule still fires: older silence (imported history, messages from before
+#: the rule existed, a worker down for days) is not news, and writing to those customers now could get a WhatsApp
+#: number banned
+NO_REPLY_HORIZON = timedelta(hours=24)
+
+
 async def sweep_no_reply(ctx: WorkerContext, http: httpx.AsyncClient, now: datetime | None = None) -> int:
-    """Fire each ``no_reply`` rule once per unanswered customer message older than its ``minutes``."""
+    """Fire each ``no_reply`` rule once per unanswered customer message older than its ``minutes`` (and due for
+    less than :data:`NO_REPLY_HORIZON`)."""
     now = now or utcnow()
     fired = 0
     async with ctx.db.system_session() as session:
@@ -460,6 +467,7 @@ async def sweep_no_reply(ctx: WorkerContext, http: httpx.AsyncClient, now: datet
                         Conversation.status.in_(routing.OPEN_STATUSES),
                         Conversation.last_inbound_at.is_not(None),
                         Conversation.last_inbound_at <= now - timedelta(minutes=minutes),
+                        Conversation.last_inbound_at > now - timedelta(minutes=minutes) - NO_REPLY_HORIZON,
                         ~answered,
                         ~fired_already,
                     )

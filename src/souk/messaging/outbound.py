@@ -809,8 +809,28 @@ async def _resolve_reply(session: AsyncSession, conversation: Conversation, repl
     return target.external_id, target
 
 
+#: a Messenger/Instagram recipient that is a comment (a private reply), not a person's inbox id
+COMMENT_RECIPIENT = "comment:"
+
+
 async def _recipient(session: AsyncSession, platform: str, conversation: Conversation) -> str:
-    """Who the platform addresses: the thread (chat, wa_id, PSID, conversation), or for Chotot the buyer."""
+    """Who the platform addresses: the thread (chat, wa_id, PSID, conversation), or for Chotot the buyer.
+
+    A Messenger or Instagram conversation whose customer last wrote in a comment under a post is answered with a
+    private reply to that comment: the commenter's id is no inbox Meta can write to until they answer in the
+    chat, which then arrives as a direct message and is answered the usual way.
+    """
+    if platform in ("messenger", "instagram"):
+        latest = (
+            await session.execute(
+                select(Message.message_source, Message.comment_id)
+                .where(Message.conversation_id == conversation.id, Message.direction == Direction.inbound)
+                .order_by(Message.timestamp.desc())
+                .limit(1)
+            )
+        ).first()
+        if latest is not None and latest.message_source == "post_comment" and latest.comment_id:
+            return f"{COMMENT_RECIPIENT}{latest.comment_id}"
     if platform != "chotot":
         return conversation.external_thread_id
     if conversation.identity_id is not None:

@@ -256,8 +256,10 @@ async def make_thread(
     return Thread(tenant, channel_id, conversation.id, customer.id, platform, thread_id, recipient)
 
 
-async def add_inbound(app: FastAPI, t: Thread, external_id: str, text: str = "hi", **metadata: Any) -> uuid.UUID:
-    """A message the customer sent (something to quote)."""
+async def add_inbound(
+    app: FastAPI, t: Thread, external_id: str, text: str = "hi", *, comment_id: str | None = None, **metadata: Any
+) -> uuid.UUID:
+    """A message the customer sent (something to quote); with ``comment_id``, a comment under a post."""
     message_id = uuid.uuid4()
     async with app.state.db.tenant_session(t.tenant.id) as session:
         session.add(
@@ -274,6 +276,8 @@ async def add_inbound(app: FastAPI, t: Thread, external_id: str, text: str = "hi
                 timestamp=utcnow(),
                 platform=t.platform,
                 message_metadata=metadata,
+                message_source="post_comment" if comment_id else "direct_message",
+                comment_id=comment_id,
             )
         )
     return message_id

@@ -145,6 +145,14 @@ async def test_messenger_and_instagram_attachments_quick_replies_and_buttons(
     assert upload.body["message"]["attachment"]["type"] == "image"
     assert graph.media[attachment_id].data == PNG and done.outbox.platform_media_id == attachment_id
 
+    # a customer who wrote in a comment under a post is answered privately, to the comment
+    t = await make_thread(app, tenant, fakes, "messenger", channel_id=t.channel_id)
+    comment = f"{t.thread}_5678"  # the fake is shared by both databases' runs
+    await add_inbound(app, t, comment, "How much is it?", comment_id=comment)
+    done = await sent(app, tenant, await send(client, t, {"text": "199 EGP, shall I keep one for you?"}))
+    (private,) = graph.sent_to(f"comment:{comment}")
+    assert private.body["recipient"] == {"comment_id": comment} and done.message.recipient_id == f"comment:{comment}"
+
     t = await make_thread(app, tenant, fakes, "instagram")
     await sent(app, tenant, await send(client, t, {"type": "image", "media": {"url": "https://cdn.example/b.jpg"}}))
     (image,) = graph.sent_to(t.thread)

@@ -448,7 +448,9 @@ class FakeGraphServer(FakePlatformServer):
         return JSONResponse(answer)
 
     def _send_api(self, node: str, body: dict[str, Any]) -> Response:
-        recipient = (body.get("recipient") or {}).get("id")
+        to = body.get("recipient") or {}
+        # a private reply to a comment is recorded as sent to "comment:<id>"
+        recipient = to.get("id") or (f"comment:{to['comment_id']}" if to.get("comment_id") else None)
         if not recipient:
             raise GraphFailure(400, 100, "(#100) The parameter recipient is required")
         if "sender_action" in body and "message" not in body:

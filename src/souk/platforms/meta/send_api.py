@@ -72,7 +72,9 @@ class SendAPIClient(VendorClient):
             raise PlatformError(f"content of type {kind!r} needs {exc}", code="invalid_content") from exc
         if content.get("marker"):
             message["metadata"] = str(content["marker"])
-        body: dict[str, Any] = {"recipient": {"id": recipient}, "message": message}
+        # "comment:<id>": a private reply to a comment under a post (one per comment, within 7 days)
+        to = {"comment_id": recipient[len("comment:") :]} if recipient.startswith("comment:") else {"id": recipient}
+        body: dict[str, Any] = {"recipient": to, "message": message}
         if content.get("tag"):
             body.update(messaging_type="MESSAGE_TAG", tag=content["tag"])
         else:
