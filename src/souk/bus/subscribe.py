@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +23,19 @@ from souk.core.observability import log
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 FIRST_START_LOOKBACK = timedelta(minutes=5)
+
+
+async def _follow_subjects(bus: Bus, config: ConsumerConfig, subjects: list[str]) -> None:
+    """An existing durable consumer keeps the subjects it was made with: after an upgrade that gives a consumer more
+    events to read, change its filter (JetStream keeps its position), or it would never see them."""
+    current = set(config.filter_subjects or ([config.filter_subject] if config.filter_subject else []))
+    if current == set(subjects):
+        return
+    assert bus.js is not None
+    updated = dataclasses.replace(config, filter_subject=None, filter_subjects=subjects)
+    with contextlib.suppress(BadRequestError):  # another worker process changed it first
+        await bus.js.add_consumer(EVENTS_STREAM, updated)
+    log.info("event consumer follows new subjects", consumer=config.durable_name, subjects=subjects)
 
 
 async def consume_events(
@@ -39,7 +53,8 @@ async def consume_events(
         await asyncio.sleep(0.2)
     assert bus.js is not None
     try:
-        await bus.js.consumer_info(EVENTS_STREAM, durable)
+        info = await bus.js.consumer_info(EVENTS_STREAM, durable)
+        await _follow_subjects(bus, info.config, subjects)
     except NotFoundError:
         # First start: from a little before now, so events raised while the worker was starting are not missed,
         # and not from the stream's whole history (an old backlog is not news to a new consumer).
