@@ -83,11 +83,13 @@ class HandoffIn(BaseModel):
     reason: str = Field("handed over by a person", min_length=1, max_length=200)
 
 
+#: the AI agents a conversation can be handed to
+AgentName = Literal["sales", "support"]
+
+
 class AiAgentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"agent": "sales"}]})
-    agent: Literal["sales", "support"] | None = Field(
-        description="The AI agent to answer this conversation; null unassigns it."
-    )
+    agent: AgentName | None = Field(description="The AI agent to answer this conversation; null unassigns it.")
 
 
 class AgentSettingsIn(BaseModel):

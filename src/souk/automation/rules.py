@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import re2
 from pydantic import ValidationError
 
 from souk.agent.config import parse_hours
+from souk.agent.schemas import AgentName
 from souk.automation.tools import check_label, check_variables
 from souk.channels.models import ChannelType
 from souk.core.errors import Unprocessable, field_error, validation_errors
@@ -72,7 +73,7 @@ ACTIONS: dict[str, dict[str, bool]] = {
 }
 
 #: the AI agents a conversation can be handed to (as ``PUT /conversations/{id}/ai-agent`` takes them)
-AI_AGENTS = ("sales", "support")
+AI_AGENTS: tuple[str, ...] = get_args(AgentName)
 
 #: condition fields whose values come from a closed list: a value outside it could never match, so it is refused
 ENUM_VALUES: dict[str, tuple[str, ...]] = {

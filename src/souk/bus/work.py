@@ -88,6 +88,7 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
     sub = await bus.js.pull_subscribe(subject(spec.kind), durable=spec.durable, config=config)
     limit = asyncio.Semaphore(spec.concurrency)
     in_flight = 0  # ids fetched and not yet done
+    done, retried, failed = (WORK_HANDLED.labels(spec.kind, outcome) for outcome in ("done", "retry", "failed"))
 
     async def run_id(row_id: str) -> float | None:
         """None when done, else the delay after which the message should come back."""
@@ -95,15 +96,15 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
             try:
                 await spec.handler(row_id)
             except Retry as exc:
-                WORK_HANDLED.labels(spec.kind, "retry").inc()
+                retried.inc()
                 return exc.delay
             except asyncio.CancelledError:
                 raise
             except Exception:
-                WORK_HANDLED.labels(spec.kind, "failed").inc()
+                failed.inc()
                 log.exception("work handler failed; will be redelivered", kind=spec.kind, id=row_id)
                 return 2.0
-            WORK_HANDLED.labels(spec.kind, "done").inc()
+            done.inc()
             return None
 
     async def keep_alive(msg) -> None:

@@ -112,7 +112,3 @@ class Channel(UUIDPk, Timestamps, TenantScoped, Base):
         if value != self.__dict__.get("status"):  # no lazy load (async sessions cannot do one here)
             self.status_changed_at = utcnow()
         return value
-
-    @property
-    def vendor(self) -> dict[str, str | None]:
-        return {"channel_id": self.vendor_channel_id, "name": self.vendor_name or self.channel_type}

@@ -68,8 +68,13 @@ async def apply_typing(session: AsyncSession, channel: Channel, ev: Typing, appl
         return
     customer = await session.get(Customer, conversation.customer_id) if conversation.customer_id else None
     name = ev.sender.name or (customer.display_name if customer else None) or ev.sender.external_id
-    payload = {"conversation_id": str(conversation.id), "by": ev.sender.external_id, "name": name}
-    signal = {**payload, "typing": ev.typing, "customer": True}
+    signal = {
+        "conversation_id": str(conversation.id),
+        "by": ev.sender.external_id,
+        "name": name,
+        "typing": ev.typing,
+        "customer": True,
+    }
     applied.signals.append((channel.tenant_id, "conversation.typing", signal))
 
 

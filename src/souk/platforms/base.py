@@ -222,7 +222,7 @@ class Typing(Event):
 
 @dataclass
 class Ignored(Event):
-    """An event we understand and deliberately do nothing with (presence, typing, management fields)."""
+    """An event we understand and deliberately do nothing with (online/offline presence, management fields)."""
 
     reason: str
 
