@@ -1,20 +1,20 @@
 """Faults injected into the production shape (`souk cluster`): nothing is lost, nothing is doubled.
 
-A cluster of PostgreSQL, a 3-node NATS JetStream cluster (streams on 3 replicas), 2 `souk api` and 2 `souk worker`
-processes receives webhooks from every platform (WhatsApp Cloud, WAHA, Telegram, Messenger, Instagram, TikTok):
-customer messages, echoes of the business's own messages and their status receipts, with 30% of the deliveries
-repeated and 10% delivered out of order. Meanwhile replies are sent to a fake Telegram that answers bursts of 429
-and 5xx, and, in turn, a worker is SIGKILLed, an API process is SIGKILLed, a NATS node is stopped and started
-again, and PostgreSQL is restarted. The sender behaves like the platforms: it retries a delivery on a connection
-error or a 5xx, against either API process (a load balancer's view), and records every 5xx with whether the
-database was up.
+A cluster of PostgreSQL, a 3-node NATS JetStream cluster (streams on 3 replicas), the Temporal server, 2 `souk api`
+and 2 `souk worker` processes receives webhooks from every platform (WhatsApp Cloud, WAHA, Telegram, Messenger,
+Instagram, TikTok): customer messages, echoes of the business's own messages and their status receipts, with 30% of
+the deliveries repeated and 10% delivered out of order. Meanwhile a WAHA history import runs as a Temporal workflow
+whose activities the workers run, replies are sent to a fake Telegram that answers bursts of 429 and 5xx, and, in
+turn, the worker running the import's activity is SIGKILLed, the Temporal server is SIGKILLed, an API process is
+SIGKILLed, a NATS node is stopped and started again, and PostgreSQL is restarted. The sender behaves like the
+platforms: it retries a delivery on a connection error or a 5xx, against either API process (a load balancer's
+view), and records every 5xx with whether the database was up.
 
-Checked at the end: every platform message stored exactly once, every status receipt applied (and none left
-waiting), every reply sent exactly once to the fake platform or marked failed (never twice), no inbound event left
-unprocessed or failed, and no 5xx for a valid webhook while the database was up. The counts are printed, and written to
-test-output/reports/cluster-faults.{txt,json}, which the suite's terminal summary prints (CI logs show them).
-
-Temporal is not started: nothing here uses it (the processes are told an address where none listens).
+Checked at the end: every platform message stored exactly once (the imported history too, and the import
+completed), every status receipt applied (and none left waiting), every reply sent exactly once to the fake
+platform or marked failed (never twice), no inbound event left unprocessed or failed, and no 5xx for a valid webhook
+while the database was up. The counts are printed, and written to test-output/reports/cluster-faults.{txt,json},
+which the suite's terminal summary prints (CI logs show them).
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ ENV = {
     "SOUK_INBOUND_ACK_WAIT_SECONDS": "5",
     "SOUK_API_RATE_LIMIT_PER_MINUTE": "0",
 }
+IMPORT_CHATS = 12  # WAHA chats with history to import while the faults happen
+IMPORT_PER_CHAT = 100
+IMPORT_PAGE = 25  # messages a page: 5 page reads a chat
+IMPORT_PAGE_DELAY = 0.25  # seconds the fake WAHA takes for a page, so the import spans the first faults
 WA_BUSINESS = "15550100199"
 WAHA_ME = "15550009999@c.us"
 
@@ -365,6 +369,25 @@ class Faults:
     kills: int = 0
 
 
+async def activity_worker(cluster: Cluster, workflow_id: str, timeout: float = 60.0) -> str:
+    """The component (``worker-N``) running the workflow's activity now, from the Temporal server's record of the
+    worker identity (``<pid>@<host>``, the SDK's default) that took it."""
+    from temporalio.client import Client
+
+    client = await Client.connect(cluster.temporal_address)
+    handle = client.get_workflow_handle(workflow_id)
+    pids = {cluster.component(n).pid: n for n in cluster.names if n.startswith("worker-")}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        description = await handle.describe()
+        for pending in description.raw_description.pending_activities:
+            pid = pending.last_worker_identity.split("@", 1)[0]
+            if pid.isdigit() and int(pid) in pids:
+                return pids[int(pid)]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no worker is running an activity of {workflow_id}")
+
+
 async def _read(cluster_db, stmt):
     async with cluster_db.system_read_session() as s:
         return (await s.execute(stmt)).all()
@@ -388,12 +411,14 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
     for fake in fakes.values():
         fake.start()
     fakes["waha"].add_session("default", working=True)
+    for i in range(IMPORT_CHATS):
+        fakes["waha"].add_chat(f"8493{i:07d}@c.us", IMPORT_PER_CHAT, from_me_every=7)
+    fakes["waha"].page_delay = IMPORT_PAGE_DELAY
     # not under pytest's base temp: every new pytest session makes its root 0700 again, and PostgreSQL runs as
     # another user when we are root
     data_dir = Path(tempfile.mkdtemp(prefix="souk-faults-"))
     config = ClusterConfig(
         data_dir=data_dir,
-        temporal_address="127.0.0.1:1",  # nothing listens: no workflow is involved here
         env=ENV,
         postgres_settings={"fsync": "off", "full_page_writes": "off"},
     )
@@ -453,12 +478,45 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
             while sender.sent < total * share:
                 await asyncio.sleep(0.05)
 
+        waha_channel = uuid.UUID(channels["waha"]["id"])
+        imported_rows = (
+            select(Message.conversation_id, Message.message_text)
+            .where(Message.channel_id == waha_channel)
+            .where(Message.message_text.like("message %"))
+        )
+        history: dict[str, Any] = {}
+
+        async def imported() -> int:
+            return len(await _read(db, imported_rows))
+
         async def inject() -> None:
+            await at(0.02)
+            async with httpx.AsyncClient(base_url=cluster.api_urls[1], timeout=20, trust_env=False) as api:
+                r = await api.post(
+                    f"/api/v1/channels/{waha_channel}/import-history",
+                    headers={"X-API-Key": key},
+                    json={"strategy": "all", "limit": IMPORT_PAGE},
+                )
+            assert r.status_code == 202, r.text
+            history["workflow_id"] = r.json()["workflow_id"]
             await at(0.12)
-            cluster.kill("worker-1")
+            while await imported() < 2 * IMPORT_PAGE:  # some batches committed: the kill must not undo them
+                await asyncio.sleep(0.1)
+            # the worker whose Temporal worker runs the import's activity now: its heartbeat stops, and after the
+            # heartbeat timeout the server gives the activity to the other worker, which resumes from the cursor
+            victim = await activity_worker(cluster, history["workflow_id"])
+            cluster.kill(victim)
             faults.kills += 1
-            await asyncio.to_thread(cluster.restart, "worker-1")
-            faults.done.append("worker-1 SIGKILLed and restarted")
+            history["at_worker_kill"] = await imported()
+            await asyncio.to_thread(cluster.restart, victim)
+            faults.done.append(f"{victim} (running the import's activity) SIGKILLed and restarted")
+            # the Temporal server, with the workflow in flight: its state is on disk, the clients reconnect
+            history["at_temporal_kill"] = await imported()
+            cluster.kill("temporal")
+            faults.kills += 1
+            await asyncio.sleep(2.0)
+            await asyncio.to_thread(cluster.restart, "temporal")
+            faults.done.append("temporal SIGKILLed for 2 s and restarted")
             await at(0.30)
             cluster.kill("api-1")
             faults.kills += 1
@@ -560,7 +618,19 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
                     .where(OutboundMessage.status.notin_(["sent", "failed"]))
                 )
                 deferred = await s.scalar(select(func.count()).select_from(DeferredUpdate))
-            return {"waiting": waiting or 0, "unfinished": unfinished or 0, "deferred": deferred or 0}
+            async with httpx.AsyncClient(base_url=cluster.api_urls[0], timeout=10, trust_env=False) as api:
+                r = await api.get(
+                    f"/api/v1/channels/{waha_channel}/import-history/{history['workflow_id']}",
+                    headers={"X-API-Key": key},
+                )
+            history["progress"] = r.json()
+            running = r.json()["state"] not in ("completed", "failed", "cancelled")
+            return {
+                "waiting": waiting or 0,
+                "unfinished": unfinished or 0,
+                "deferred": deferred or 0,
+                "import_running": int(running),
+            }
 
         drain_started = time.monotonic()
         state: dict[str, int] = {}
@@ -590,7 +660,12 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
         )
         stored: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for channel_type, text, direction, status in rows:
+            if channel_type == "waha" and text.startswith("message "):
+                continue  # imported history: its texts repeat from chat to chat, counted per conversation below
             stored.setdefault((channel_type, text), []).append((direction, status))
+        history_rows = await _read(db, imported_rows)
+        history_distinct = set(history_rows)
+        history_expected = IMPORT_CHATS * IMPORT_PER_CHAT
         doubled = {k: v for k, v in stored.items() if len(v) > 1}
         missing = {p: [t for t in texts if (p, t) not in stored] for p, texts in load.texts.items()}
         statuses_wrong = {}
@@ -635,6 +710,14 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
             "replies_sent": sent_replies,
             "replies_failed": sum(1 for mid in replies if outcomes.get(mid) == "failed"),
             "replies_sent_twice": len(twice),
+            "history_import": {
+                "state": history["progress"]["state"],
+                "messages": history_expected,
+                "stored": len(history_distinct),
+                "stored_twice": len(history_rows) - len(history_distinct),
+                "stored_at_worker_kill": history["at_worker_kill"],
+                "stored_at_temporal_kill": history["at_temporal_kill"],
+            },
             "seconds": {"boot": round(boot), "load": round(phases["load"]), "settle": round(drain_seconds)},
         }
         summary = (
@@ -648,6 +731,10 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
             f"with a wrong status; events failed={len(failed_events)}\n"
             f"replies: {REPLIES} queued against 429/5xx bursts, {sent_replies} sent once, "
             f"{figures['replies_failed']} marked failed, {len(twice)} sent twice\n"
+            f"history import (Temporal): {history['progress']['state']}, {len(history_distinct)} of "
+            f"{history_expected} messages stored, {len(history_rows) - len(history_distinct)} twice; "
+            f"{history['at_worker_kill']} stored at the worker kill, {history['at_temporal_kill']} at the Temporal "
+            f"kill\n"
             f"time: cluster up in {boot:.0f}s, settled {drain_seconds:.0f}s after the load, "
             f"{time.monotonic() - started:.0f}s in all"
         )
@@ -666,6 +753,10 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
         assert not twice, f"replies sent twice: {twice}"
         assert not lost, f"replies marked sent but not on the platform: {lost}"
         assert not during_db_up, f"5xx for valid webhooks while the database was up: {during_db_up[:5]}"
+        assert history["progress"]["state"] == "completed", history["progress"]
+        for fault in ("at_worker_kill", "at_temporal_kill"):
+            assert history[fault] < history_expected, f"the import ended before the kill ({fault})"
+        assert len(history_rows) == len(history_distinct) == history_expected, (len(history_rows), history_expected)
         passed = True
     finally:
         if sender is not None:

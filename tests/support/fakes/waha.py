@@ -12,6 +12,7 @@ behind the chats API that a test fills with :meth:`FakeWAHA.add_chat`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -155,6 +156,7 @@ class FakeWAHA(FakePlatformServer):
         #: message ids a page leaves out after slicing, as NOWEB's filters do: that page comes back short mid-chat
         self.dropped_from_pages: set[str] = set()
         self.page_reads: list[tuple[str, int]] = []  # (chat id, offset) of every chat messages page served
+        self.page_delay = 0.0  # seconds each chat messages page takes, as a busy phone's WAHA does
         self._lock = threading.RLock()
 
     # -- what tests call ------------------------------------------------------------------------------------
@@ -474,6 +476,8 @@ class FakeWAHA(FakePlatformServer):
         items.sort(key=lambda m: m["timestamp"], reverse=q.get("sortOrder", "desc") == "desc")
         offset, limit = int(q.get("offset", 0)), int(q.get("limit", 100))
         self.page_reads.append((chat, offset))
+        if self.page_delay:
+            await asyncio.sleep(self.page_delay)
         page = [
             {k: v for k, v in m.items() if k != "_endpoint"}
             for m in items[offset : offset + limit]
