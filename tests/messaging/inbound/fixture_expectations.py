@@ -251,6 +251,7 @@ TELEGRAM: dict[str, Expect] = {
 
 FB_PAGE = "1067280970047460"
 FB_PSID = "6857413490973921"
+FB_COMMENT = "912345678901234_1188220453377201"
 FB_TEXT = "m_AG5Hz2Uq7tuwNEhXfYYKj8mJEM_QPpz5jdCK48PnKAjSdjfipqxqMvK8ma6AC8fplwlqLP_5cgXIbu7I3rBN0P"
 
 MESSENGER: dict[str, Expect] = {
@@ -268,10 +269,14 @@ MESSENGER: dict[str, Expect] = {
     "fallback": m("m_FALLBACK0001", "share"),
     "feed_change": ign("feed reaction add is not a conversation event"),
     # a comment under a Page post opens the commenter's conversation, attributed to the post
-    "feed_comment": m(
-        "912345678901234_1188220453377201", "text", src="post_comment", post=True, thread="7241998374650012"
-    ),
+    "feed_comment": m(FB_COMMENT, "text", src="post_comment", post=True, thread="7241998374650012"),
     "feed_comment_by_page": ign("the Page's own comment"),
+    # its author edits it, then removes it: the same message, with the first words in its edit history
+    "feed_comment_edited": upd(
+        FB_COMMENT, text="How much is the brown bag in size M?", was="How much is the brown bag?"
+    ),
+    "feed_comment_hidden": ign("feed comment hide is not a conversation event"),  # still there, seen by its author
+    "feed_comment_removed": upd(FB_COMMENT, deleted=True),
     "file": m("m_FILE0001", "document", media="document"),
     "image": m("m_IMAGE0001", "image", media="image"),
     "location": m("m_LOCATION0001", "location"),

@@ -137,6 +137,22 @@ def fb_text(mid: str, text: str, ts_ms: int) -> dict[str, Any]:
     )
 
 
+def fb_comment(comment_id: str, verb: str, ts: int, message: str | None = None) -> dict[str, Any]:
+    """A Page ``feed`` change about a customer's comment under a post: ``add``, ``edited``, ``remove``."""
+    value: dict[str, Any] = {
+        "from": {"id": PSID, "name": "Lan Nguyen"},
+        "post_id": f"{PAGE_ID}_900",
+        "comment_id": comment_id,
+        "parent_id": f"{PAGE_ID}_900",
+        "created_time": ts,
+        "item": "comment",
+        "verb": verb,
+    }
+    if message is not None:
+        value["message"] = message
+    return {"object": "page", "entry": [{"id": PAGE_ID, "time": ts, "changes": [{"field": "feed", "value": value}]}]}
+
+
 def tg_text(
     update_id: int, message_id: int, text: str, date: int, *, chat_id: int = 424242, first_name: str = "Layla"
 ) -> dict[str, Any]:

@@ -11,8 +11,9 @@ import nats
 from sqlalchemy import select
 
 from souk.channels.models import Channel
+from souk.core.models import DomainEvent
 from souk.crm.models import AdCampaign
-from souk.messaging.models import ChannelIdentity, Conversation, Customer, InboundEvent, Message
+from souk.messaging.models import ChannelIdentity, Conversation, Customer, DeferredUpdate, InboundEvent, Message
 from souk.platforms.base import MessageSource
 from tests.messaging.inbound import payloads as p
 from tests.support.webhooks import fixture, post, wait_idle
@@ -115,6 +116,36 @@ async def test_reaction_edit_and_revoke(client, app, make_channel):
     await send(client, app, ch, p.wa_revoke("wamid.D", "wamid.M", T0 + 8))
     [msg] = await rows(app, Message)
     assert msg.deleted_at is not None and msg.message_text == "price of the jacket?"  # kept for the audit
+
+
+async def test_a_page_comment_is_edited_and_removed_even_when_the_edit_comes_first(client, app, make_channel):
+    """A Facebook comment's edit and removal land on its message like other platforms' edits and deletions:
+    the first words kept in the edit history, the row kept when removed, ``message.updated`` for the inbox; an
+    edit delivered before its comment waits for it; a redelivery changes nothing."""
+    ch = await make_channel("messenger")
+    await send(client, app, ch, p.fb_comment("900_1", "add", T0, "How much?"))
+    edit = p.fb_comment("900_1", "edited", T0 + 60, "How much for two?")
+    await send(client, app, ch, edit, p.fb_comment("900_1", "remove", T0 + 120))
+    # the edit of another comment is delivered before the comment itself
+    await send(client, app, ch, p.fb_comment("900_2", "edited", T0 + 90, "Size M please"))
+    await send(client, app, ch, p.fb_comment("900_2", "add", T0 + 30, "Size L please"))
+    await send(client, app, ch, json.loads(json.dumps(edit)) | {"resent": True})  # Meta's retry, a new body
+    first, second = await rows(app, Message, order=Message.timestamp)
+    assert (first.external_id, first.message_text, [h["text"] for h in first.edit_history]) == (
+        "900_1",
+        "How much for two?",
+        ["How much?"],
+    )
+    assert first.edited_at is not None and first.deleted_at is not None and first.message_source == "post_comment"
+    assert (second.external_id, second.message_text, [h["text"] for h in second.edit_history]) == (
+        "900_2",
+        "Size M please",
+        ["Size L please"],
+    )
+    assert second.deleted_at is None and await rows(app, DeferredUpdate) == []
+    updated = await rows(app, DomainEvent, DomainEvent.event_type == "message.updated")
+    by_message = sorted(e.payload["message_id"] for e in updated)
+    assert by_message == sorted([str(first.id), str(first.id), str(second.id)])  # edit + removal, one edit
 
 
 async def test_messenger_watermarks_cover_every_earlier_message(client, app, make_channel):

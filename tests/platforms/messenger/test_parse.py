@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from souk.platforms.base import (
+    Deletion,
     DeliveryStatus,
     Edit,
     Event,
@@ -302,7 +303,40 @@ def test_the_pages_own_comment_is_ignored() -> None:
     assert isinstance(event, Ignored) and event.reason == "the Page's own comment"
 
 
-@pytest.mark.parametrize(("item", "verb"), [("comment", "edited"), ("comment", "remove"), ("status", "add")])
+def test_an_edited_comment_is_an_edit_of_its_message() -> None:
+    event = one("feed_comment_edited")
+    assert isinstance(event, Edit)
+    assert (event.target_external_id, event.thread_id, event.new_text) == (
+        "912345678901234_1188220453377201",
+        "7241998374650012",
+        "How much is the brown bag in size M?",
+    )
+    assert event.timestamp == datetime.fromtimestamp(1722503600, UTC)  # the notification's, not the comment's
+    assert event.key == one("feed_comment_edited").key  # a retry is the same edit
+
+
+def test_a_removed_comment_is_a_deletion_of_its_message() -> None:
+    event = one("feed_comment_removed")
+    assert isinstance(event, Deletion)
+    assert (event.target_external_id, event.thread_id, event.key) == (
+        "912345678901234_1188220453377201",
+        "7241998374650012",
+        "comment-remove:912345678901234_1188220453377201",
+    )
+
+
+@pytest.mark.parametrize("verb", ["edited", "remove"])
+def test_edits_and_removals_of_the_pages_own_comments_are_ignored(verb: str) -> None:
+    value = {"item": "comment", "verb": verb, "post_id": "1_2", "comment_id": "2_3", "from": {"id": PAGE}}
+    raw = {
+        "object": "page",
+        "entry": [{"id": PAGE, "time": 1722503540, "changes": [{"field": "feed", "value": value}]}],
+    }
+    (event,) = PLATFORM.parse(json.dumps(raw).encode(), {})
+    assert isinstance(event, Ignored) and event.reason == "the Page's own comment"
+
+
+@pytest.mark.parametrize(("item", "verb"), [("comment", "hide"), ("comment", "unhide"), ("status", "add")])
 def test_other_feed_changes_stay_ignored(item: str, verb: str) -> None:
     value = {"item": item, "verb": verb, "post_id": "1_2", "comment_id": "2_3", "from": {"id": "9"}}
     raw = {

@@ -2,8 +2,9 @@
 
 The shared ``messaging[]`` parser, plus ``changes[]`` of the Page: a new comment on one of its posts (``field:
 feed``, ``item: comment``, ``verb: add``) is kept as a message attributed to that post, like Instagram comments;
-every other feed change is ignored with its item and verb, and other fields (the App Dashboard's test payloads,
-page management) go to the shared change handler.
+its later ``edited`` and ``remove`` become an edit and a deletion of that message (docs/decisions/0029). Every
+other feed change is ignored with its item and verb, and other fields (the App Dashboard's test payloads, page
+management) go to the shared change handler.
 """
 
 from __future__ import annotations
@@ -12,7 +13,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from souk.platforms.base import Attribution, Event, Ignored, Message, MessageSource, MessageType, Party
+from souk.platforms.base import (
+    Attribution,
+    Deletion,
+    Edit,
+    Event,
+    Ignored,
+    Message,
+    MessageSource,
+    MessageType,
+    Party,
+)
 from souk.platforms.meta.messaging import (
     ChangeParser,
     default_change_parser,
@@ -22,6 +33,11 @@ from souk.platforms.meta.messaging import (
 )
 
 OBJECT = "page"
+
+#: what happens to a stored comment: its author edited it (``edited`` carries the new ``message``) or it was
+#: deleted (``remove``). ``hide``/``unhide`` (the Page hid it from the public; its author still sees it) stay
+#: ignored: the comment, and the lead, are still there (docs/decisions/0029).
+_COMMENT_CHANGES = frozenset({"edited", "remove"})
 
 
 def parse_body(body: bytes, *, our_app_id: str | None = None) -> list[Event]:
@@ -41,6 +57,8 @@ def _change_parser(our_app_id: str | None) -> ChangeParser:
         item, verb = value.get("item"), value.get("verb")
         if item == "comment" and verb == "add":
             return [_comment(change, value, entry_id, when)]
+        if item == "comment" and verb in _COMMENT_CHANGES:
+            return [_comment_change(change, value, entry_id, when)]
         return [
             Ignored(
                 key=raw_key("change:feed", change),
@@ -59,7 +77,7 @@ def _comment(change: Mapping[str, Any], value: Mapping[str, Any], entry_id: str 
 
     The Page's own comments (its replies under a post) belong to no conversation and are ignored, as Instagram's
     are: a private reply to a commenter is a Messenger message and arrives as its echo. Edits and removals of
-    comments are ignored by the caller (``verb`` other than ``add``).
+    comments are :func:`_comment_change`.
     """
     comment_id = str(value["comment_id"])
     author = value["from"]
@@ -84,4 +102,45 @@ def _comment(change: Mapping[str, Any], value: Mapping[str, Any], entry_id: str 
             source=MessageSource.post_comment, comment_id=comment_id, post_id=post_id, raw=dict(value)
         ),
         metadata=metadata,
+    )
+
+
+def _comment_change(change: Mapping[str, Any], value: Mapping[str, Any], entry_id: str | None, when: datetime) -> Event:
+    """An edit or removal of a comment: the same :class:`Edit` / :class:`Deletion` other platforms' edited and
+    deleted messages are, aimed at the comment's message (its ``external_id`` is the comment id), so it takes
+    the same path: applied with an edit history and a ``message.updated``, or parked until the comment lands.
+
+    The Page's own comments were never stored, so their edits and removals are ignored like the comments.
+    The time is the notification's: ``created_time`` may be the comment's own.
+    """
+    comment_id = str(value["comment_id"])
+    author = value.get("from") or {}
+    author_id = str(author["id"]) if author.get("id") else ""
+    if author_id and author_id == entry_id:
+        return Ignored(
+            key=raw_key(f"comment-{value['verb']}:{comment_id}", change),
+            timestamp=when,
+            raw=dict(change),
+            reason="the Page's own comment",
+        )
+    sender = Party(external_id=author_id, name=author.get("name")) if author_id else None
+    if value["verb"] == "remove":
+        return Deletion(
+            key=f"comment-remove:{comment_id}",
+            timestamp=when,
+            raw=dict(change),
+            target_external_id=comment_id,
+            thread_id=author_id,
+            sender=sender,
+        )
+    if sender is None:
+        raise ValueError("comment edit has no from.id")
+    return Edit(
+        key=raw_key(f"comment-edit:{comment_id}", value.get("message")),
+        timestamp=when,
+        raw=dict(change),
+        target_external_id=comment_id,
+        thread_id=author_id,
+        sender=sender,
+        new_text=value.get("message"),
     )
