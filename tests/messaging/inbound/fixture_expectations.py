@@ -335,7 +335,7 @@ INSTAGRAM: dict[str, Expect] = {
     "ig_post": m("aWdf_POST01", "share"),
     "ig_reel": m("aWdf_REEL01", "share"),
     "image": m("aWdf_IMAGE01", "image", media="image"),
-    "mentions": ign("mentions change is not a conversation event"),
+    "mentions": ign("mentions carry only a media and comment id, no author to answer"),  # decision 0029
     "message_edit": upd(IG_TEXT, text="How much is the ring in your last post?"),
     "postback_icebreaker": m("aWdf_POSTBACK01", "interactive"),
     "quick_reply": m("aWdf_QR01", "interactive"),

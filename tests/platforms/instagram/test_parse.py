@@ -240,9 +240,11 @@ def test_comment_given_in_the_entry_itself() -> None:
     assert message.metadata["media_product_type"] == "REELS"
 
 
-def test_other_changes_are_ignored() -> None:
+def test_mentions_are_ignored_with_why() -> None:
+    """Only ids, no author: nothing Souk could open a conversation with (docs/decisions/0029)."""
     event = one("mentions")
     assert isinstance(event, Ignored) and event.key.startswith("change:mentions:")
+    assert event.reason == "mentions carry only a media and comment id, no author to answer"
 
 
 def test_batch_with_malformed_sub_events_keeps_the_siblings() -> None:

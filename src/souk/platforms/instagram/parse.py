@@ -1,7 +1,9 @@
 """Instagram messaging webhooks (``object: instagram``).
 
 The shared ``messaging[]`` parser, plus comments on the account's media (``changes[]`` with
-``field: comments``), kept as messages attributed to the commented post.
+``field: comments``), kept as messages attributed to the commented post. Instagram sends no edit or deletion of
+a comment, and ``mentions`` (the account @mentioned in someone's comment or caption) are ignored: they carry only
+ids and no author Souk could answer (docs/decisions/0029).
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from souk.platforms.base import Attribution, Event, Ignored, Message, MessageSource, MessageType, Party
-from souk.platforms.meta.messaging import ChangeParser, default_change_parser, parse_messaging_body
+from souk.platforms.meta.messaging import ChangeParser, default_change_parser, parse_messaging_body, raw_key
 
 OBJECT = "instagram"
 _COMMENT_FIELDS = frozenset({"comments", "live_comments"})
+MENTION_REASON = "mentions carry only a media and comment id, no author to answer"
 
 
 def parse_body(body: bytes, *, our_app_id: str | None = None) -> list[Event]:
@@ -30,6 +33,10 @@ def _change_parser(our_app_id: str | None) -> ChangeParser:
     def parse(change: Mapping[str, Any], entry_id: str | None, when: datetime) -> list[Event]:
         if change.get("field") in _COMMENT_FIELDS:
             return [_comment(change, entry_id, when)]
+        if change.get("field") == "mentions":
+            return [
+                Ignored(key=raw_key("change:mentions", change), timestamp=when, raw=dict(change), reason=MENTION_REASON)
+            ]
         return fallback(change, entry_id, when)
 
     return parse
