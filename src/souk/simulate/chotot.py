@@ -57,7 +57,7 @@ class ChototStandIn(StandIn):
             "65f1c0ffee00000005550a01",
             "Nguyễn Minh Anh",
             "en",
-            ("Hi, is this still available?", "How much are the running shoes?"),
+            ("Are the running shoes in stock?", "How much are the running shoes?"),
             user_id="2000555101",
         ),
         Customer(

@@ -59,7 +59,7 @@ class TikTokStandIn(StandIn):
             conversation("7311000000005550101"),
             "Lina",
             "en",
-            ("Hi! I saw your video", "How much is the leather wallet?"),
+            ("Hello!", "How much is the leather wallet?"),
             user_id="-000SIMULATEDtiktokLina0000000000001",
         ),
         Customer(
