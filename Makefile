@@ -26,7 +26,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run $(VENV)/.installed-cluster
 
 ## run: serve the API and the inbox on 127.0.0.1:8000 with SQLite, NATS and Temporal (Ctrl-C stops all);
-##      `make run DEMO=1` also plays simulated customers on WhatsApp, WAHA, Messenger, Instagram, Telegram
+##      `make run DEMO=1` also plays simulated customers on WhatsApp, WAHA, Messenger, Instagram, Telegram,
+##      TikTok and Chotot
 run: $(VENV)/.installed-run
 	$(BIN)/souk run $(if $(DEMO),--demo,)
 

@@ -45,9 +45,10 @@ def test_every_command_has_help(command: list[str]):
 
 def test_simulate_names_its_platforms_and_refuses_others(tmp_path: Path):
     r = souk("simulate", "--help", env={"COLUMNS": "200"})
-    assert all(name in r.stdout for name in ("whatsapp", "telegram", "messenger", "instagram", "waha", "--pause"))
-    r = souk("simulate", "--platform", "tiktok", "--api-key", "k", env={"SOUK_DATA_DIR": str(tmp_path)})
-    assert r.returncode != 0 and "no simulated platform tiktok" in r.stderr
+    names = ("whatsapp", "telegram", "messenger", "instagram", "waha", "tiktok", "chotot", "--pause", "--nats-url")
+    assert all(name in r.stdout for name in names)
+    r = souk("simulate", "--platform", "zalo", "--api-key", "k", env={"SOUK_DATA_DIR": str(tmp_path)})
+    assert r.returncode != 0 and "no simulated platform zalo" in r.stderr
 
 
 def test_worker_names_its_tasks_and_refuses_an_unknown_one(tmp_path: Path):

@@ -1,5 +1,6 @@
 """``souk simulate`` against a real Souk server: customers on every platform get the demo shop's answers, and the
-receipts the simulated platforms send back turn the replies' ticks blue."""
+receipts the simulated platforms send back turn the replies' ticks blue. Chotot's buyers reach Souk as its chat
+vendor does, on the channel's broker subject of the test's NATS server."""
 
 from __future__ import annotations
 
@@ -40,23 +41,29 @@ async def _messages(app, tenant: TenantFixture) -> dict[str, list[Message]]:
     return found
 
 
-async def test_simulated_customers_on_every_platform_are_answered_and_read(app, client, tenant: TenantFixture) -> None:
+async def test_simulated_customers_on_every_platform_are_answered_and_read(
+    app, client, tenant: TenantFixture, nats_url: str
+) -> None:
     async with app.state.db.tenant_session(tenant.id) as session:
         await load_demo_shop(session, tenant.id)
     lines: list[str] = []
     async with serve(app) as base:
-        sent = await simulate(base, tenant.key, customers=1, rounds=1, pause=0, say=lines.append)
+        sent = await simulate(base, tenant.key, customers=1, rounds=1, pause=0, nats_url=nats_url, say=lines.append)
 
     assert set(sent) == set(PLATFORMS)
     for channel_type, stand_in in PLATFORMS.items():
         first = stand_in.customers[0]
-        # Souk's connection test found the simulated account (bot, number, Page, Instagram account, WAHA session)
+        # Souk's connection test found the simulated account (bot, number, Page, Instagram or TikTok account, WAHA
+        # session, Chotot shop)
         assert any(line.startswith(f"Simulated {stand_in.label} at ") and "()" not in line for line in lines)
         assert len(sent[channel_type].get(first.id, [])) >= len(first.script), (channel_type, sent[channel_type])
         assert any(line.startswith(f"→ {first.name} on {stand_in.label}") for line in lines)
         assert any(line.startswith(f"  ← Souk to {first.name} on {stand_in.label}") for line in lines)
     assert any("1250.00" in reply for reply in sent["telegram"]["9100001"])  # the winter jacket's price, in Arabic
     assert any("199.99 EGP" in reply for reply in sent["whatsapp"]["201001234567"])  # the leather wallet's
+    assert any("199.99 EGP" in reply for reply in sent["tiktok"][PLATFORMS["tiktok"].customers[0].id])
+    assert any("899.00 EGP" in reply for reply in sent["chotot"][PLATFORMS["chotot"].customers[0].id])  # the shoes'
+    assert any("customers write to the broker subject vendors.chotot." in line for line in lines)
 
     # every customer message is stored; every reply Souk sent is read, except on Telegram, which has no receipts
     wanted = {t: ("sent" if t == "telegram" else "read") for t in PLATFORMS}
@@ -87,6 +94,10 @@ async def test_simulated_customers_on_every_platform_are_answered_and_read(app, 
     # the channels were created once, active, answered by the AI; a second run reuses them (new ports)
     async with serve(app) as base:
         await simulate(base, tenant.key, platforms=["telegram"], customers=1, pause=0, say=lines.append)
+        # without Souk's NATS server the simulated Chotot cannot publish: it is left out, saying why
+        with pytest.raises(RuntimeError, match="no simulated platform could be set up"):
+            await simulate(base, tenant.key, platforms=["chotot"], customers=1, pause=0, say=lines.append)
+    assert any(line.startswith("Simulated Chotot is left out") and "--nats-url" in line for line in lines)
     channels = (await client.get("/api/v1/channels", headers=tenant.headers, params={"limit": 100})).json()["items"]
     names = sorted(c["name"] for c in channels)
     assert names == sorted(cls(lambda *a: None).channel_name for cls in PLATFORMS.values())
@@ -94,5 +105,5 @@ async def test_simulated_customers_on_every_platform_are_answered_and_read(app, 
 
 
 async def test_an_unknown_platform_is_refused() -> None:
-    with pytest.raises(ValueError, match="no simulated platform tiktok"):
-        await simulate("http://127.0.0.1:9", "key", platforms=["tiktok"])
+    with pytest.raises(ValueError, match="no simulated platform zalo"):
+        await simulate("http://127.0.0.1:9", "key", platforms=["zalo"])

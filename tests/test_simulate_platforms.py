@@ -1,5 +1,6 @@
-"""Each simulated platform, without a Souk server: the webhooks it posts pass Souk's own signature check and parse,
-customer messages as messages and receipts in the order a phone sends them (one tick, two, blue)."""
+"""Each simulated platform, without a Souk server: the webhooks it posts pass Souk's own signature check and parse
+(Chotot's broker messages, which carry no signature, parse), customer messages as messages and receipts in the order
+a phone sends them (one tick, two, blue)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ RECEIPTS = {
     "instagram": ["read"],  # Instagram has no delivery events
     "waha": ["sent", "delivered", "read"],
     "telegram": [],  # no receipts for bots
+    "tiktok": ["read"],  # no delivery events on TikTok either
+    "chotot": ["read"],  # nor on Chotot
 }
 HMAC_KEY = "waha-hmac-key"
 
@@ -43,6 +46,12 @@ def _stand_in(channel_type: str, posted: list[httpx.Request]) -> tuple[StandIn, 
         secrets = {"webhookSecret": HMAC_KEY}
     if channel_type == "telegram":
         stand_in.secret = secrets["webhookSecret"] = "telegram-secret"
+    if channel_type == "chotot":  # published on the broker, not posted: recorded as the same bytes
+
+        async def publish(body: dict[str, Any], headers: Any = None) -> None:
+            posted.append(httpx.Request("POST", "nats://vendors.chotot.1", content=json.dumps(body).encode()))
+
+        stand_in.deliver = publish  # type: ignore[method-assign]
     return stand_in, secrets
 
 
@@ -52,7 +61,7 @@ def _events(channel_type: str, secrets: dict[str, Any], request: httpx.Request) 
     json.loads(body)  # a JSON body, as sent
     if channel_type == "telegram":
         assert request.headers["x-telegram-bot-api-secret-token"] == secrets["webhookSecret"]
-    else:
+    elif channel_type != "chotot":  # a broker message is Souk's own subject's: nothing to sign
         platform.verify(config={}, secrets=secrets, headers=request.headers, body=body, now=datetime.now(UTC))
     return platform.parse(body, request.headers)
 
@@ -74,7 +83,9 @@ async def test_webhooks_are_signed_and_receipts_come_in_order(channel_type: str)
     config = stand_in.config()
     client = registry.get(channel_type).client(config, config, api)
     marker = "souk:00000000-0000-0000-0000-000000000001"
-    result = await client.send_message("", customer.id, {"type": "text", "text": "199.99 EGP", "marker": marker})
+    content = {"type": "text", "text": "199.99 EGP", "marker": marker, "client_message_id": marker}
+    recipient = customer.user_id if channel_type == "chotot" else customer.id  # Chotot writes to the buyer
+    result = await client.send_message(customer.id, recipient, content)
     reply_id = result.external_id
     assert reply_id or channel_type == "telegram"
     await stand_in.stop(drain=5)
@@ -90,7 +101,9 @@ async def test_webhooks_are_signed_and_receipts_come_in_order(channel_type: str)
     assert [r.status.value for r in receipts] == expected
     assert all(r.target_external_id in (reply_id, None) for r in receipts)
     echoes = [e for e in events if isinstance(e, Message)]
-    if channel_type in ("messenger", "instagram", "waha"):  # the platform echoes the account's own sends
+    if channel_type in ("messenger", "instagram", "waha", "chotot"):  # the platform echoes the account's own sends
         assert len(echoes) == 1 and echoes[0].direction == "outbound" and echoes[0].sent_by.value == "souk"
+    elif channel_type == "tiktok":  # echoed unmarked: the worker knows it by the message id the send was answered
+        assert [(e.direction, e.external_id, e.text) for e in echoes] == [("outbound", reply_id, "199.99 EGP")]
     else:
         assert echoes == []

@@ -142,20 +142,20 @@ def run(
             lifespan="on",
         )
         server = uvicorn.Server(config)
-        customers = (url, creds["api_key"]) if demo or settings.demo else None
+        customers = (url, creds["api_key"], settings.nats_url) if demo or settings.demo else None
         if customers:
             out.print(
-                "  Simulated customers write on demo WhatsApp, Telegram, Messenger, Instagram and WAHA channels;"
-                " watch them in the inbox.\n"
+                "  Simulated customers write on demo WhatsApp, Telegram, Messenger, Instagram, WAHA, TikTok and"
+                " Chotot channels; watch them in the inbox.\n"
             )
         asyncio.run(_serve_supervised(server, supervisor, customers))
     finally:
         supervisor.stop_all()
 
 
-async def _serve_supervised(server: Any, supervisor: Any, customers: tuple[str, str] | None = None) -> None:
-    """Serve, and restart a child (NATS, Temporal) that dies while we run; with ``customers`` (URL, API key), play
-    the simulated ones once the server is up."""
+async def _serve_supervised(server: Any, supervisor: Any, customers: tuple[str, str, str | None] | None = None) -> None:
+    """Serve, and restart a child (NATS, Temporal) that dies while we run; with ``customers`` (URL, API key, NATS
+    URL), play the simulated ones once the server is up."""
 
     async def _watch() -> None:
         while True:
@@ -175,8 +175,11 @@ async def _serve_supervised(server: Any, supervisor: Any, customers: tuple[str, 
         logging.getLogger("httpx").setLevel(logging.WARNING)
         while not server.started:
             await asyncio.sleep(0.2)
+        url, key, nats_url = customers
         try:
-            await simulate(*customers, rounds=None, pause=5.0, say=lambda line: console.print(line, markup=False))
+            await simulate(
+                url, key, nats_url=nats_url, rounds=None, pause=5.0, say=lambda line: console.print(line, markup=False)
+            )
         except Exception as exc:  # the demo must never take the server down
             console.print(f"[yellow]the simulated customers stopped: {exc}[/yellow]")
 
@@ -387,8 +390,8 @@ def simulate(
         typer.Option(
             "--platform",
             "-p",
-            help="A platform to simulate, repeatable: whatsapp, telegram, messenger, instagram, waha "
-            "(default: all of them).",
+            help="A platform to simulate, repeatable: whatsapp, telegram, messenger, instagram, waha, tiktok, "
+            "chotot (default: all of them).",
         ),
     ] = None,
     rounds: Annotated[int, typer.Option(help="Times to play the customers' scripts; 0 plays until Ctrl-C.")] = 0,
@@ -400,13 +403,22 @@ def simulate(
         ),
     ] = 3.0,
     customers: Annotated[int, typer.Option(help="How many customers play on each platform; 0 lets them all play.")] = 0,
+    nats_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Souk's NATS server, where the simulated Chotot publishes its buyers' messages (default: "
+            "SOUK_NATS_URL; `souk run` prints the one it started). Without it Chotot is left out."
+        ),
+    ] = None,
 ) -> None:
     """Play customers writing to the shop on simulated platforms: no account needed, the AI agent answers.
 
     Each platform gets a local stand-in for its API and an active "Demo <Platform> (simulated)" channel pointed at it.
     Customer messages are that platform's webhooks, with its signature; Souk's replies reach the stand-ins and print.
+    Chotot has no webhooks: its buyers' messages are published on the channel's broker subject, on Souk's NATS server.
     The stand-ins then send the platform's receipts (WhatsApp statuses, Messenger deliveries and reads,
-    Instagram reads, WAHA acks): the inbox shows the ticks turn blue. Telegram has no receipts for bots.
+    Instagram, TikTok and Chotot reads, WAHA acks): the inbox shows the ticks turn blue. Telegram has no receipts
+    for bots.
 
     Start `souk run` (or `make run`) first, then open the inbox to watch the conversations arrive live.
     """
@@ -435,6 +447,7 @@ def simulate(
                 customers=customers or None,
                 rounds=rounds or None,
                 pause=pause,
+                nats_url=nats_url or settings.nats_url,
             )
         )
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ import pytest
 
 from souk.bus import embedded
 from souk.bus.embedded import find_free_port
+from souk.simulate import PLATFORMS
 
 pytestmark = pytest.mark.e2e
 
@@ -106,8 +107,13 @@ def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path, nats_u
         assert login.status_code == 200
         inbox = demo_inbox(port, creds["api_key"])
         # without --demo the inbox is already alive: customers on every simulated platform, answered and waiting
-        assert set(inbox["channels"]) == {"whatsapp", "telegram", "messenger", "instagram", "waha"}, inbox
-        assert inbox["conversations"] >= 10 and inbox["read"] and inbox["waiting"], inbox
+        assert (
+            set(inbox["channels"])
+            == set(PLATFORMS)
+            == {*("whatsapp", "telegram", "messenger", "instagram", "waha", "tiktok", "chotot")}
+        ), inbox
+        customers = sum(len(stand_in.customers) for stand_in in PLATFORMS.values())  # 18, as the README says
+        assert inbox["conversations"] == customers and inbox["read"] and inbox["waiting"], inbox
     finally:
         out = stop(proc)
     assert creds["api_key"] in out and creds["password"] in out and f"127.0.0.1:{port}" in out

@@ -1,14 +1,16 @@
 """``souk simulate``: customers writing to the demo shop on every platform, with no platform account.
 
-For each platform (Telegram, WhatsApp Cloud API, Messenger, Instagram, WAHA) it serves a small local stand-in for the
-platform's API (just what Souk calls when it sends and tests a connection, answering in the platform's documented
-shape), points a "Demo <Platform> (simulated)" channel at it through Souk's own API (created once, active,
-``ai_enabled``), and plays scripted customers in English and Arabic. Each message is a real webhook in the platform's
-format with its real signature, posted to the channel's webhook URL, so it goes through everything a real one does
-(verification, storage, the worker, the AI agent, the outbox). Souk's replies arrive at the stand-ins and are printed
-beside the questions; a moment later the stand-in posts the platform's receipts (WhatsApp ``statuses``, Messenger
-``delivery``/``read``, Instagram ``read``, WAHA ``message.ack``), so the inbox's ticks go from one to two to blue.
-Telegram has no receipts for bots: its replies keep one tick.
+For each platform (Telegram, WhatsApp Cloud API, Messenger, Instagram, WAHA, TikTok, Chotot) it serves a small local
+stand-in for the platform's API (just what Souk calls when it sends and tests a connection, answering in the
+platform's documented shape), points a "Demo <Platform> (simulated)" channel at it through Souk's own API (created
+once, active, ``ai_enabled``), and plays scripted customers in English and Arabic. Each message is a real webhook in
+the platform's format with its real signature, posted to the channel's webhook URL, so it goes through everything a
+real one does (verification, storage, the worker, the AI agent, the outbox); Chotot, which has no webhooks, publishes
+its buyers' messages on the channel's broker subject on Souk's NATS server, as its chat vendor does. Souk's replies
+arrive at the stand-ins and are printed beside the questions; a moment later the stand-in sends the platform's
+receipts (WhatsApp ``statuses``, Messenger ``delivery``/``read``, Instagram ``read``, WAHA ``message.ack``, TikTok
+``im_mark_read_msg``, Chotot ``read``), so the inbox's ticks go from one to two to blue. Telegram has no receipts for
+bots: its replies keep one tick.
 """
 
 from __future__ import annotations
@@ -20,14 +22,25 @@ from collections.abc import Callable, Iterable
 import httpx
 
 from souk.simulate.base import Customer, StandIn
+from souk.simulate.chotot import ChototStandIn
 from souk.simulate.meta import InstagramStandIn, MessengerStandIn
 from souk.simulate.telegram import TelegramStandIn
+from souk.simulate.tiktok import TikTokStandIn
 from souk.simulate.waha import WAHAStandIn
 from souk.simulate.whatsapp import WhatsAppStandIn
 
 #: every simulated platform, by channel type, in the order they are started
 PLATFORMS: dict[str, type[StandIn]] = {
-    cls.channel_type: cls for cls in (WhatsAppStandIn, TelegramStandIn, MessengerStandIn, InstagramStandIn, WAHAStandIn)
+    cls.channel_type: cls
+    for cls in (
+        WhatsAppStandIn,
+        TelegramStandIn,
+        MessengerStandIn,
+        InstagramStandIn,
+        WAHAStandIn,
+        TikTokStandIn,
+        ChototStandIn,
+    )
 }
 
 __all__ = ["PLATFORMS", "Customer", "StandIn", "receipt_delay", "simulate"]
@@ -47,10 +60,12 @@ async def simulate(
     rounds: int | None = 1,
     pause: float = 2.0,
     reply_timeout: float = 60.0,
+    nats_url: str | None = None,
     say: Callable[[str], None] = print,
 ) -> dict[str, dict[str, list[str]]]:
     """Play the customers of ``platforms`` (default: all) ``rounds`` times (None: until cancelled), the platforms at
-    the same time; ``customers`` caps how many play on each. Returns the replies per platform and customer id."""
+    the same time; ``customers`` caps how many play on each. ``nats_url`` is Souk's NATS server, where Chotot
+    publishes (without it Chotot is left out). Returns the replies per platform and customer id."""
     chosen = list(platforms or PLATFORMS)
     unknown = [name for name in chosen if name not in PLATFORMS]
     if unknown:
@@ -61,7 +76,7 @@ async def simulate(
         say(f"  ← Souk to {customer.name} on {stand_in.label}: {text}")
         replies.setdefault((stand_in.channel_type, customer.id), asyncio.Queue()).put_nowait(text)
 
-    stand_ins = [PLATFORMS[name](on_reply, receipt_delay=receipt_delay(pause)) for name in chosen]
+    stand_ins = [PLATFORMS[name](on_reply, receipt_delay=receipt_delay(pause), broker_url=nats_url) for name in chosen]
     started: list[StandIn] = []
     drain = max(5.0, 6 * receipt_delay(pause))  # the last replies' receipts
     try:
@@ -78,7 +93,7 @@ async def simulate(
                 playing.append(stand_in)
                 say(
                     f"Simulated {stand_in.label} at {stand_in.url} ({stand_in.account}); "
-                    f"customers write to {stand_in.webhook_url}"
+                    f"customers write to {stand_in.inbound}"
                 )
             if not playing:
                 raise RuntimeError("no simulated platform could be set up in Souk")

@@ -3,8 +3,9 @@
 A :class:`StandIn` plays one platform. It serves the few endpoints Souk calls on that platform when it sends (and
 tests a connection), answering in the platform's documented shape; it points a "Demo <Platform> (simulated)" channel
 at itself through Souk's own API; it posts each customer message to the channel's webhook in the platform's format
-with the platform's signature; and when Souk's reply arrives it posts the platform's delivery and read receipts back,
-a moment apart, the way the customer's phone would.
+with the platform's signature (or, for a vendor that pushes through the broker, publishes it on the channel's broker
+subject); and when Souk's reply arrives it sends the platform's delivery and read receipts back the same way, a
+moment apart, the way the customer's phone would.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ from starlette.routing import BaseRoute
 
 @dataclass(frozen=True)
 class Customer:
-    """A scripted customer: ``id`` is who they are on the platform (chat id, wa_id, PSID, IGSID, WAHA chat id)."""
+    """A scripted customer: ``id`` is the thread Souk answers on the platform (chat id, wa_id, PSID, IGSID, WAHA chat
+    id, TikTok conversation id, Chotot chat room id); ``user_id`` is the person, where the platform names the
+    conversation apart from them (TikTok's open id, Chotot's buyer id)."""
 
     id: str
     name: str
     language: str
     script: tuple[str, ...]
+    user_id: str = ""
 
 
 #: ``(stand-in, customer, reply text)`` for every message Souk sends to a simulated customer
@@ -45,9 +49,10 @@ class StandIn(ABC):
     label: ClassVar[str]
     customers: ClassVar[tuple[Customer, ...]]
 
-    def __init__(self, on_reply: OnReply, *, receipt_delay: float = 1.0) -> None:
+    def __init__(self, on_reply: OnReply, *, receipt_delay: float = 1.0, broker_url: str | None = None) -> None:
         self.on_reply = on_reply
         self.receipt_delay = receipt_delay
+        self.broker_url = broker_url  # the NATS server(s) Souk reads, for a vendor that publishes there
         self.url = ""  # where this stand-in listens, once started
         self.webhook_url: str | None = None  # where Souk receives this channel's webhooks
         self.sent: dict[str, list[str]] = {}  # customer id → texts Souk sent
@@ -61,6 +66,11 @@ class StandIn(ABC):
     @property
     def channel_name(self) -> str:
         return f"Demo {self.label} (simulated)"
+
+    @property
+    def inbound(self) -> str:
+        """Where the customers' messages go, to show: the channel's webhook URL."""
+        return self.webhook_url or ""
 
     def customer(self, customer_id: str) -> Customer:
         found = next((c for c in self.customers if c.id == customer_id), None)
@@ -87,6 +97,15 @@ class StandIn(ABC):
     async def registered(self, api: httpx.AsyncClient, answer: dict[str, Any]) -> None:
         """After ``configure-webhook``: what the platform does then (Meta's handshake, for instance)."""
         return
+
+    async def route(self, api: httpx.AsyncClient, channel: dict[str, Any], souk_url: str) -> None:
+        """Open the way from the customers to the channel: its webhook, configured (a vendor that pushes through the
+        broker has none, and overrides this)."""
+        r = await api.post(f"/api/v1/channels/{channel['id']}/configure-webhook", json={"webhook_url": souk_url})
+        r.raise_for_status()
+        answer = r.json()
+        self.webhook_url = self.webhook_url or answer["webhook_url"]
+        await self.registered(api, answer)
 
     # -- shared plumbing ------------------------------------------------------------------------------------------
 
@@ -116,7 +135,7 @@ class StandIn(ABC):
             await self._serving
 
     async def connect(self, api: httpx.AsyncClient, souk_url: str) -> dict[str, Any]:
-        """The demo channel, created once, pointed at this run's stand-in (its port changes), webhook set, active."""
+        """The demo channel, created once, pointed at this run's stand-in (its port changes), inbound set, active."""
         r = await api.get("/api/v1/channels", params={"type": self.channel_type, "q": self.channel_name, "limit": 100})
         r.raise_for_status()
         found = r.json()["items"]
@@ -130,11 +149,7 @@ class StandIn(ABC):
             r = await api.patch(f"/api/v1/channels/{channel['id']}", json={"config": self.config(), "ai_enabled": True})
         r.raise_for_status()
         channel = r.json()
-        r = await api.post(f"/api/v1/channels/{channel['id']}/configure-webhook", json={"webhook_url": souk_url})
-        r.raise_for_status()
-        answer = r.json()
-        self.webhook_url = self.webhook_url or answer["webhook_url"]
-        await self.registered(api, answer)
+        await self.route(api, channel, souk_url)
         if channel["status"] != "active":
             (await api.post(f"/api/v1/channels/{channel['id']}/activate")).raise_for_status()
         r = await api.post(f"/api/v1/channels/{channel['id']}/test-connection")  # what a person checks first
@@ -158,7 +173,7 @@ class StandIn(ABC):
         ``souk.simulate.seed``, parses them with the platform's own parser; no server needed)."""
         kept: list[bytes] = []
 
-        async def keep(body: dict[str, Any], headers: Callable[[bytes], dict[str, str]]) -> None:
+        async def keep(body: dict[str, Any], headers: Callable[[bytes], dict[str, str]] | None = None) -> None:
             kept.append(json.dumps(body).encode())
 
         self.deliver = keep  # type: ignore[method-assign]

@@ -5,8 +5,9 @@ One "Demo <Platform> (simulated)" channel per simulated platform (the very chann
 conversation already had: their first message, the shop's answer with its receipts (read; Telegram reports none, so
 its answers stay sent), and for every other customer a second question still waiting for someone.
 
-The customer messages are the stand-ins' own webhook bodies, parsed by each platform's parser and stored by the
-normalizer the worker uses (routing included), so they look and behave like any other conversation. The channels are
+The customer messages are the stand-ins' own webhook bodies (Chotot's: the broker messages its stand-in publishes),
+parsed by each platform's parser and stored by the normalizer the worker uses (routing included), so they look and
+behave like any other conversation. The channels are
 created with the AI agent off and are not active: nothing here answers or sends until `make run DEMO=1` connects them.
 """
 
