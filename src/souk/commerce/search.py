@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Float, Select, String, case, func, literal, literal_column, or_, select, text, type_coerce
@@ -168,6 +169,17 @@ def _sorted(scorer: Scorer, rows: Iterable[Any]) -> list[tuple[Any, float]]:
     return [(raw_id, s) for raw_id, _, s in scored]
 
 
+@asynccontextmanager
+async def _planner(session: AsyncSession, **settings: str) -> AsyncIterator[None]:
+    """PostgreSQL planner ``settings`` for the statements inside, then the session's own values again (not after
+    an error: a failed statement aborts the transaction, and with it these local settings)."""
+    for name, value in settings.items():
+        await session.execute(text(f"SET LOCAL {name} = {value}"))
+    yield
+    for name in settings:
+        await session.execute(text(f"SET LOCAL {name} TO DEFAULT"))
+
+
 async def _similar_words(
     session: AsyncSession, scorer: Scorer, query_words: list[str]
 ) -> list[dict[str, float]] | None:
@@ -181,10 +193,9 @@ async def _similar_words(
         where = f"tenant_id = :tenant_id AND ({where})"
         params["tenant_id"] = tenant_id
     sql = f"SELECT DISTINCT word FROM product_words WHERE {where} LIMIT {VOCABULARY_MAX + 1}"
-    # the planner prices ``%`` as cheap and scans every word (~1 µs each) rather than the trigram index
-    await session.execute(text("SET LOCAL enable_seqscan = off"))
-    found = (await session.scalars(text(sql).bindparams(**params))).all()
-    await session.execute(text("SET LOCAL enable_seqscan = on"))
+    # the planner prices ``%`` as cheap and would rather read all the tenant's words (~1 µs each) than the index
+    async with _planner(session, enable_seqscan="off"):
+        found = (await session.scalars(text(sql).bindparams(**params))).all()
     if len(found) > VOCABULARY_MAX:
         return None
     similar: list[dict[str, float]] = [{} for _ in query_words]
@@ -208,6 +219,14 @@ async def _ranked_in_sql(
     those words with the scorer's own numbers, summed in the same order: the same float, so SQL's order (ties by
     name in code point order, then id) is :func:`_ranked`'s, and only the first ``end`` rows leave the database.
     """
+    # plans for these values: a plan made once for any tenant and any words may walk the tenant's whole catalog
+    async with _planner(session, plan_cache_mode="force_custom_plan"):
+        return await _rank_in_sql(session, stmt, query_words, end)
+
+
+async def _rank_in_sql(
+    session: AsyncSession, stmt: Select[Any], query_words: list[str], end: int
+) -> tuple[list[tuple[Any, float]], int] | None:
     scorer = Scorer(query_words)
     similar = await _similar_words(session, scorer, query_words)
     if similar is None:
