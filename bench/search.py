@@ -3,12 +3,14 @@
     .venv/bin/python bench/search.py                      # SQLite in a temporary folder
     .venv/bin/python bench/search.py postgresql           # a throwaway embedded PostgreSQL
     .venv/bin/python bench/search.py postgresql+asyncpg://…/empty_db   # a PostgreSQL database to migrate and fill
+    .venv/bin/python bench/search.py postgresql --products 10000      # a smaller catalog, while working
 
 Prints, per query, the median search time, the median SKU lookup time and their ratio.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import statistics
@@ -19,7 +21,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from souk.commerce.models import Product
 from souk.commerce.search import product_text, search_products
@@ -49,10 +51,10 @@ WORDS_AR = ["جاكيت", "شتوي", "فستان", "صيفي", "حذاء", "ر�
 QUERIES = ["winter jacket", "wintr jaket", "جاكيت شتوي", "جَاكِيت شتوى", "leather wallet", "محفظه جلد"]
 
 
-def _rows(tenant_id: uuid.UUID) -> list[dict]:
+def _rows(tenant_id: uuid.UUID, n: int) -> list[dict]:
     rnd = random.Random(7)
     rows = []
-    for i in range(N):
+    for i in range(n):
         name = " ".join(rnd.sample(WORDS_EN, 2) + rnd.sample(WORDS_AR, 2)) + f" {i}"
         tags = rnd.sample(WORDS_EN, 2)
         rows.append(
@@ -86,15 +88,18 @@ async def _median(fn, rounds: int = ROUNDS) -> float:
     return statistics.median(times)
 
 
-async def main(url: str) -> None:
+async def main(url: str, n: int) -> None:
     upgrade(url)
     db = Database(url)
     async with db.system_session() as s:
         tenant = await service.create_tenant(s, f"bench{uuid.uuid4().hex[:6]}", "Bench")
-        rows = _rows(tenant.id)
-        for start in range(0, N, 5000):
+        rows = _rows(tenant.id, n)
+        for start in range(0, n, 5000):
             await s.execute(insert(Product), rows[start : start + 5000])
-    print(f"{N} products on {url.split(':')[0]}")
+    if url.startswith("postgresql"):
+        async with db.system_session() as s:  # the statistics autovacuum gathers soon after a bulk load
+            await s.execute(text("ANALYZE"))
+    print(f"{n} products on {url.split(':')[0]}")
     print(f"{'query':<18} {'search ms':>10} {'lookup ms':>10} {'ratio':>8} {'total':>6}")
     async with db.tenant_session(tenant.id) as session:
         for q in QUERIES:
@@ -105,29 +110,33 @@ async def main(url: str) -> None:
                 hits[:] = [total]
 
             async def run_lookup() -> None:
-                await session.scalar(select(Product).where(Product.sku == f"SKU-{random.randrange(N)}"))
+                await session.scalar(select(Product).where(Product.sku == f"SKU-{random.randrange(n)}"))
 
             s_time, l_time = await _median(run_search), await _median(run_lookup)
             print(f"{q:<18} {s_time * 1000:>10.2f} {l_time * 1000:>10.3f} {s_time / l_time:>8.1f} {hits[0]:>6}")
     await db.dispose()
 
 
-async def on_embedded_postgres(tmp: Path) -> None:
+async def on_embedded_postgres(tmp: Path, n: int) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import _servers
 
     pg = _servers.Postgres(tmp / "pg")
     try:
-        await main(await pg.create_database("search_bench"))
+        await main(await pg.create_database("search_bench"), n)
     finally:
         pg.stop()
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("database", nargs="?", default="sqlite", help="sqlite, postgresql, or a database URL")
+    parser.add_argument("--products", type=int, default=N, help="catalog size (default: %(default)s)")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        if len(sys.argv) > 1 and sys.argv[1] == "postgresql":
-            asyncio.run(on_embedded_postgres(Path(tmp)))
-        elif len(sys.argv) > 1:
-            asyncio.run(main(sys.argv[1]))
+        if args.database == "postgresql":
+            asyncio.run(on_embedded_postgres(Path(tmp), args.products))
+        elif args.database != "sqlite":
+            asyncio.run(main(args.database, args.products))
         else:
-            asyncio.run(main(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"))
+            asyncio.run(main(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", args.products))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import random
+import uuid
+from decimal import Decimal
 
-from souk.commerce import service
-from souk.commerce.search import normalize
+import pytest
+from sqlalchemy import String, insert, select, type_coerce
+
+from souk.commerce import search, service
+from souk.commerce.models import Product
+from souk.commerce.search import Scorer, _ranked_in_sql, _sorted, normalize, product_text, search_products, words
 from tests.conftest import make_tenant
 
 pytestmark = pytest.mark.usefixtures("db_url")
@@ -79,3 +85,39 @@ async def test_one_tenants_many_matches_never_hide_anothers_and_total_is_exact(a
     assert theirs.json()["total"] == 40 and len(theirs.json()["items"]) == 10  # pages past any window are full
     shoes = await client.get("/api/v1/products", params={"q": "jacket", "category": "shoes"}, headers=crowd.headers)
     assert [p["sku"] for p in shoes.json()["items"]] == ["C0"] and shoes.json()["total"] == 1
+
+
+#: a catalog larger than any page and with many ties: names of three of these words (typo-near forms among them)
+BULK_WORDS = ["winter", "wintery", "jacket", "jackets", "jaket", "leather", "wallet", "wallets", "cotton", "scarf"]
+BULK_WORDS_AR = ["جاكيت", "شتوي", "شتويه", "محفظة", "جلد", "قطن"]
+
+
+async def test_a_page_ranked_in_sql_is_the_full_scorings_page_with_the_exact_total(app, tenant, monkeypatch):
+    """On PostgreSQL the scoring runs in SQL and only the rows up to the page leave the database; the page (order,
+    relevance) and the total must be what :class:`Scorer` gives over every product, at the top and deeper."""
+    rnd = random.Random(5)
+    rows = []
+    for i in range(400):
+        name = " ".join(rnd.sample(BULK_WORDS, 2) + rnd.sample(BULK_WORDS_AR, 1)) + f" {i % 7}"
+        rows.append(
+            {"id": uuid.uuid4(), "tenant_id": tenant.id, "name": name, "price": Decimal("10"), "currency": "EGP"}
+            | {"stock": 1, "images": [], "tags": [], "sku": f"B{i}", "search_text": product_text(name, None, None, [])}
+        )
+    async with app.state.db.tenant_session(tenant.id) as session:
+        await session.execute(insert(Product).values(rows))  # one statement
+        everything = (
+            await session.execute(select(type_coerce(Product.id, String), Product.name, Product.search_text))
+        ).all()
+        stmt = select(Product).where(Product.is_active.is_(True))
+        for query in ["winter jacket", "wintr jaket", "جاكيت شتوي", "leather wallets", "cotton scarfs"]:
+            expected = [(uuid.UUID(str(i)), s) for i, s in _sorted(Scorer(words(query)), everything)]
+            if session.get_bind().dialect.name == "postgresql":
+                assert await _ranked_in_sql(session, stmt, words(query), 5) is not None  # no fallback here
+            for offset, limit in [(0, 5), (0, 300), (170, 40), (380, 50)]:
+                found, total = await search_products(session, stmt, query, offset=offset, limit=limit)
+                assert total == len(expected) > 100, query
+                assert [(p.id, s) for p, s in found] == expected[offset : offset + limit], (query, offset)
+        monkeypatch.setattr(search, "VOCABULARY_MAX", 1)  # a query like too many catalog words: scored in Python
+        found, total = await search_products(session, stmt, "winter jacket", offset=0, limit=5)
+        expected = [(uuid.UUID(str(i)), s) for i, s in _sorted(Scorer(words("winter jacket")), everything)]
+        assert [(p.id, s) for p, s in found] == expected[:5] and total == len(expected)

@@ -13,8 +13,8 @@ from souk.db.migrate import current, downgrade, head, upgrade
 from souk.db.registry import load_models
 
 #: full-text machinery the search migrations create with raw SQL, per database (FTS5 shadow tables, expression
-#: indexes); it has no model, by design
-SEARCH_OBJECTS = re.compile(r"^(products|knowledge_base|messages)_fts(_\w+)?$|_search_(tsv|trgm)$")
+#: indexes, PostgreSQL's catalog vocabulary); it has no model, by design
+SEARCH_OBJECTS = re.compile(r"^(products|knowledge_base|messages)_fts(_\w+)?$|_search_(tsv|trgm)$|^product_words")
 
 
 def _diff(sync_conn):

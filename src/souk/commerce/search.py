@@ -2,8 +2,9 @@
 
 Both databases index the same ``search_text``: :func:`normalize` applied in Python, so an Arabic query typed with or
 without diacritics, tatweel, hamza on the alef, ta marbuta or alef maqsura, or an English query in any case or
-accent, meets the same letters. Typos are tolerated through trigrams: FTS5's trigram tokenizer finds candidates on
-SQLite and pg_trgm's ``word_similarity`` on PostgreSQL; both are then ranked by the same trigram similarity.
+accent, meets the same letters. Typos are tolerated through trigrams, and both rank by the same trigram similarity
+(:class:`Scorer`): SQLite's FTS5 trigram tokenizer finds candidates that Python scores; PostgreSQL finds the catalog
+words similar to the query's (``product_words``, pg_trgm) and scores, orders and pages in SQL (decision 0028).
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Float, Select, String, func, literal_column, or_, select, text, type_coerce
+from sqlalchemy import Float, Select, String, case, func, literal, literal_column, or_, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.commerce.models import KnowledgeBase, Product
+from souk.db.scoping import TENANT_KEY
 
 _ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")  # harakat, Quranic marks, tatweel
 _LETTERS = str.maketrans(
@@ -31,6 +34,9 @@ _NON_WORD = re.compile(r"[^\w]+")
 SIMILARITY = 0.3
 #: products a search returns when the caller asks for no particular page
 PAGE = 300
+#: on PostgreSQL, a query resembling more catalog words than this (a short number among thousands of codes) is
+#: scored in Python over every candidate, as on SQLite, instead of in SQL
+VOCABULARY_MAX = 300
 
 
 def normalize(value: str) -> str:
@@ -89,7 +95,8 @@ class Scorer:
         self.query = [trigrams(w) for w in query_words]
         self.seen: dict[str, tuple[float, ...]] = {}
 
-    def _word(self, word: str) -> tuple[float, ...]:
+    def word(self, word: str) -> tuple[float, ...]:
+        """The similarity of ``word`` to each query word (remembered)."""
         sims = self.seen.get(word)
         if sims is None:
             t = trigrams(word)
@@ -97,7 +104,7 @@ class Scorer:
         return sims
 
     def __call__(self, document: str) -> float:
-        per_word = [self.seen.get(w) or self._word(w) for w in document.split()]
+        per_word = [self.seen.get(w) or self.word(w) for w in document.split()]
         if not per_word or not self.query:
             return 0.0
         best = (max(column) for column in zip(*per_word, strict=True))
@@ -109,6 +116,14 @@ def _fts5_trigram_query(query_words: list[str]) -> str:
     grams = {w[i : i + 3] for w in query_words for i in range(max(len(w) - 2, 0))}
     grams |= {w for w in query_words if len(w) < 3}
     return " OR ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
+
+
+_SIMPLE = literal_column("'simple'::regconfig")
+
+
+def _tsvector(column: Any) -> Any:
+    """The expression the GIN index ``products_search_tsv`` is built on."""
+    return func.to_tsvector(_SIMPLE, column)
 
 
 def _candidates(stmt: Select[Any], dialect: str, query_words: list[str]) -> Select[Any]:
@@ -125,31 +140,119 @@ def _candidates(stmt: Select[Any], dialect: str, query_words: list[str]) -> Sele
             fts_q=_fts5_trigram_query(long_words)
         )
         return stmt.where(match)
-    q = " ".join(query_words)
-    tsv = func.to_tsvector(literal_column("'simple'::regconfig"), Product.search_text)
-    full_text = tsv.op("@@")(func.plainto_tsquery(literal_column("'simple'::regconfig"), q))
-    return stmt.where(or_(full_text, literal_column("lower(products.search_text)").op("%>")(q)))
+    # a word of the text at least SIMILARITY-similar to some query word (strict_word_similarity_threshold): every
+    # product the scorer rates above zero, as found through ``product_words`` when the SQL ranking runs
+    lowered = literal_column("lower(products.search_text)")
+    return stmt.where(or_(*(lowered.op("%>>")(w) for w in dict.fromkeys(query_words))))
 
 
-async def _ranked(session: AsyncSession, stmt: Select[Any], query: str) -> list[tuple[Any, float]]:
-    """Every product of ``stmt`` matching ``query``, best first, as (raw id, relevance in (0, 1]).
+async def _ranked(session: AsyncSession, stmt: Select[Any], query_words: list[str]) -> list[tuple[Any, float]]:
+    """Every product of ``stmt`` matching the query, best first, as (raw id, relevance in (0, 1]).
 
     Only the id, name and search text of the index's candidates are read (the id left as the driver gives it: a
     UUID conversion per candidate costs more than the scoring), and all of them are scored, so the count is exact
-    and any page can be taken.
+    and any page can be taken. SQLite's path, and PostgreSQL's when :func:`_ranked_in_sql` declines.
     """
-    query_words = words(query)
-    if not query_words:
-        return []
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        await session.execute(text(f"SET LOCAL pg_trgm.word_similarity_threshold = {SIMILARITY}"))
+        await session.execute(text(f"SET LOCAL pg_trgm.strict_word_similarity_threshold = {SIMILARITY}"))
     columns = (type_coerce(Product.id, String), Product.name, Product.search_text)
     scorer = Scorer(query_words)
     rows = await session.execute(_candidates(stmt, dialect, query_words).with_only_columns(*columns))
+    return _sorted(scorer, rows)
+
+
+def _sorted(scorer: Scorer, rows: Iterable[Any]) -> list[tuple[Any, float]]:
+    """(raw id, score) of the rows (id, name, search text) that score above zero, best first, then by name and id."""
     scored = [(raw_id, name, s) for raw_id, name, search_text in rows if (s := scorer(search_text)) > 0]
     scored.sort(key=lambda row: (-row[2], row[1], str(row[0])))
     return [(raw_id, s) for raw_id, _, s in scored]
+
+
+@asynccontextmanager
+async def _planner(session: AsyncSession, **settings: str) -> AsyncIterator[None]:
+    """PostgreSQL planner ``settings`` for the statements inside, then the session's own values again (not after
+    an error: a failed statement aborts the transaction, and with it these local settings)."""
+    for name, value in settings.items():
+        await session.execute(text(f"SET LOCAL {name} = {value}"))
+    yield
+    for name in settings:
+        await session.execute(text(f"SET LOCAL {name} TO DEFAULT"))
+
+
+async def _similar_words(
+    session: AsyncSession, scorer: Scorer, query_words: list[str]
+) -> list[dict[str, float]] | None:
+    """Per query word, the tenant's catalog words (``product_words``) that match it, with :class:`Scorer`'s own
+    similarity; None when the query resembles more than :data:`VOCABULARY_MAX` words."""
+    await session.execute(text(f"SET LOCAL pg_trgm.similarity_threshold = {SIMILARITY}"))
+    params: dict[str, Any] = {f"q{i}": w for i, w in enumerate(dict.fromkeys(query_words))}
+    where = " OR ".join(f"word % :{name}" for name in params)
+    tenant_id = session.info.get(TENANT_KEY)
+    if tenant_id is not None:  # without a tenant (a system session) every tenant's words: a superset, still right
+        where = f"tenant_id = :tenant_id AND ({where})"
+        params["tenant_id"] = tenant_id
+    sql = f"SELECT DISTINCT word FROM product_words WHERE {where} LIMIT {VOCABULARY_MAX + 1}"
+    # the planner prices ``%`` as cheap and would rather read all the tenant's words (~1 µs each) than the index
+    async with _planner(session, enable_seqscan="off"):
+        found = (await session.scalars(text(sql).bindparams(**params))).all()
+    if len(found) > VOCABULARY_MAX:
+        return None
+    similar: list[dict[str, float]] = [{} for _ in query_words]
+    for word in found:
+        for i, s in enumerate(scorer.word(word)):
+            if s >= SIMILARITY:
+                similar[i][word] = s
+    return similar
+
+
+async def _ranked_in_sql(
+    session: AsyncSession, stmt: Select[Any], query_words: list[str], end: int
+) -> tuple[list[tuple[Any, float]], int] | None:
+    """PostgreSQL: the first ``end`` products of :func:`_ranked`'s order, and the exact number of matches, with
+    the scoring done in SQL; None when the query resembles too many catalog words (see decision 0028).
+
+    :class:`Scorer` gives a document, per query word, its best word's similarity if at least :data:`SIMILARITY`:
+    so the only words that count are the catalog words similar to a query word, which ``product_words`` finds
+    through its trigram index and the scorer rates once each. The matches are then the products holding one of
+    those words (the full-text index finds them, the count is exact), and their score a sum of CASEs over
+    those words with the scorer's own numbers, summed in the same order: the same float, so SQL's order (ties by
+    name in code point order, then id) is :func:`_ranked`'s, and only the first ``end`` rows leave the database.
+    """
+    # plans for these values: a plan made once for any tenant and any words may walk the tenant's whole catalog
+    async with _planner(session, plan_cache_mode="force_custom_plan"):
+        return await _rank_in_sql(session, stmt, query_words, end)
+
+
+async def _rank_in_sql(
+    session: AsyncSession, stmt: Select[Any], query_words: list[str], end: int
+) -> tuple[list[tuple[Any, float]], int] | None:
+    scorer = Scorer(query_words)
+    similar = await _similar_words(session, scorer, query_words)
+    if similar is None:
+        return None
+    vocabulary = sorted({w for per_word in similar for w in per_word})
+    if not vocabulary:
+        return [], 0
+    tsquery = func.to_tsquery(_SIMPLE, " | ".join(f"'{w}'" for w in vocabulary))  # words are \w only: no quotes
+    matching = stmt.where(_tsvector(Product.search_text).op("@@")(tsquery))
+    total = await session.scalar(select(func.count()).select_from(matching.order_by(None).subquery()))
+    padded = literal(" ") + Product.search_text + literal(" ")
+    parts = [
+        case(*[(func.strpos(padded, f" {w} ") > 0, literal(s, Float)) for w, s in _best_first(per_word)], else_=0.0)
+        if per_word
+        else literal(0.0, Float)
+        for per_word in similar
+    ]
+    relevance = sum(parts[1:], parts[0]) / len(parts)
+    columns = (type_coerce(Product.id, String), Product.name, Product.search_text)
+    ranked = matching.with_only_columns(*columns).order_by(relevance.desc(), Product.name.collate("C"), Product.id)
+    rows = await session.execute(ranked.limit(end))
+    return _sorted(scorer, rows), int(total or 0)
+
+
+def _best_first(similar: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(similar.items(), key=lambda item: -item[1])
 
 
 async def search_products(
@@ -157,12 +260,21 @@ async def search_products(
 ) -> tuple[list[tuple[Product, float]], int]:
     """One page of the products of ``stmt`` matching ``query``, best first, with their relevance, and the exact
     number of matches."""
-    ranked = await _ranked(session, stmt, query)
+    query_words = words(query)
+    if not query_words:
+        return [], 0
+    in_sql = None
+    if session.get_bind().dialect.name == "postgresql":
+        in_sql = await _ranked_in_sql(session, stmt, query_words, offset + limit)
+    if in_sql is None:
+        ranked = await _ranked(session, stmt, query_words)
+        in_sql = ranked, len(ranked)
+    ranked, total = in_sql
     page = [(uuid.UUID(str(raw_id)), s) for raw_id, s in ranked[offset : offset + limit]]
     if not page:
-        return [], len(ranked)
+        return [], total
     products = {p.id: p for p in await session.scalars(select(Product).where(Product.id.in_([i for i, _ in page])))}
-    return [(products[i], s) for i, s in page], len(ranked)
+    return [(products[i], s) for i, s in page], total
 
 
 async def search_documents(
@@ -216,12 +328,13 @@ def snippet(content: str, query: str, width: int = 24) -> str:
 
 #: search structures the migration creates outside the models (FTS5 tables and their shadow tables on SQLite,
 #: GIN expression indexes on PostgreSQL); autogenerate and the model/migration check must not see them
-SEARCH_TABLES = ("products_fts", "knowledge_base_fts", "messages_fts")
+SEARCH_TABLES = ("products_fts", "knowledge_base_fts", "messages_fts", "product_words")
 SEARCH_INDEXES = (
     "products_search_tsv",
     "products_search_trgm",
     "knowledge_base_search_tsv",
     "messages_search_tsv",
+    "product_words_trgm",
 )
 
 
