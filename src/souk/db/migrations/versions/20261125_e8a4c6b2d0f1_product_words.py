@@ -20,6 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # the trigger inserts a product's new words in one order (ORDER BY), so two writers adding the same new words
+    # wait for each other instead of deadlocking
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
@@ -31,7 +33,7 @@ def upgrade() -> None:
         "CREATE FUNCTION product_words_add() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "INSERT INTO product_words (tenant_id, word) "
         "SELECT DISTINCT NEW.tenant_id, w FROM unnest(string_to_array(NEW.search_text, ' ')) AS w WHERE w <> '' "
-        "ON CONFLICT DO NOTHING; RETURN NULL; END $$"
+        "ORDER BY 2 ON CONFLICT DO NOTHING; RETURN NULL; END $$"
     )
     op.execute(
         "CREATE TRIGGER product_words_ai AFTER INSERT ON products FOR EACH ROW EXECUTE FUNCTION product_words_add()"
