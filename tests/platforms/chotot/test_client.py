@@ -59,6 +59,13 @@ async def test_channel_info_checks_the_credentials(fake: FakeChotot, http: httpx
     assert request.headers["x-partner-id"] == "partner-souk"
 
 
+async def test_channel_info_of_the_account_itself(fake: FakeChotot, http: httpx.AsyncClient) -> None:
+    """A second test-connection passes the channel's external id, the account the first one stored: not a chat."""
+    info = await _client(fake, http).get_channel_info(SHOP)
+    assert (info.external_id, info.name) == (SHOP, "Souk Shop")
+    assert [r.path for r in fake.requests] == [f"/v1/accounts/{SHOP}"]
+
+
 async def test_channel_info_of_a_chat_room(fake: FakeChotot, http: httpx.AsyncClient) -> None:
     chat = fake.add_chat(buyer_name="Trần Thị B")
     info = await _client(fake, http).get_channel_info(chat["id"])

@@ -101,8 +101,9 @@ class ChototClient(VendorClient):
         return data
 
     async def get_channel_info(self, channel_id: str = "") -> ChannelInfo:
-        """The shop account (``test-connection``) or, given a chat room id, that room and its listing."""
-        if not channel_id:
+        """The shop account (``test-connection``) or, given a chat room id, that room and its listing. The account's
+        own id is the account: test-connection passes the channel's ``external_id`` once the first check stored it."""
+        if not channel_id or channel_id == self.account_id:
             account = (await self._call("GET", f"{self.base_url}/v1/accounts/{_q(self.account_id)}"))["account"]
             return ChannelInfo(external_id=str(account["id"]), name=account.get("name"), details=account)
         chat = (await self._call("GET", f"{self.base_url}/v1/chats/{_q(channel_id)}"))["chat"]
