@@ -51,6 +51,26 @@ def test_simulate_names_its_platforms_and_refuses_others(tmp_path: Path):
     assert r.returncode != 0 and "no simulated platform zalo" in r.stderr
 
 
+def test_simulate_without_a_running_souk_says_what_to_do(tmp_path: Path):
+    """A record left by a `souk run` that was killed (its pid is gone) does not count as a running Souk."""
+    from souk.core.running import Running, write_running
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    write_running(tmp_path, Running(dead.pid, "http://127.0.0.1:9", "nats://127.0.0.1:9"))
+    env = {k: v for k, v in os.environ.items() if k not in ("SOUK_HOST", "SOUK_PORT")}
+    r = subprocess.run(
+        [*SOUK, "simulate", "--api-key", "k"],
+        capture_output=True,
+        text=True,
+        env={**env, "SOUK_DATA_DIR": str(tmp_path), "COLUMNS": "300"},
+        timeout=120,
+    )
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 1 and f"no running `souk run` found in {tmp_path.resolve()}" in said, r.stderr
+    assert "`make run`" in said and "--url/--nats-url" in said
+
+
 def test_worker_names_its_tasks_and_refuses_an_unknown_one(tmp_path: Path):
     r = souk("worker", "--list")
     assert r.returncode == 0, r.stderr

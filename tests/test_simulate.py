@@ -5,13 +5,19 @@ vendor does, on the channel's broker subject of the test's NATS server."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from souk.channels.models import Channel
 from souk.commerce.demo import load_demo_shop
+from souk.core.running import Running, write_running
 from souk.messaging.models import Message
 from souk.settings import Settings
 from souk.simulate import PLATFORMS, simulate
@@ -42,7 +48,7 @@ async def _messages(app, tenant: TenantFixture) -> dict[str, list[Message]]:
 
 
 async def test_simulated_customers_on_every_platform_are_answered_and_read(
-    app, client, tenant: TenantFixture, nats_url: str
+    app, client, tenant: TenantFixture, nats_url: str, tmp_path: Path
 ) -> None:
     async with app.state.db.tenant_session(tenant.id) as session:
         await load_demo_shop(session, tenant.id)
@@ -97,7 +103,26 @@ async def test_simulated_customers_on_every_platform_are_answered_and_read(
         # without Souk's NATS server the simulated Chotot cannot publish: it is left out, saying why
         with pytest.raises(RuntimeError, match="no simulated platform could be set up"):
             await simulate(base, tenant.key, platforms=["chotot"], customers=1, pause=0, say=lines.append)
+        # `souk simulate` with no option finds Souk, its NATS server and the demo key in the data directory a
+        # `souk run` serves from (its record, decision 0032; this process stands for that `souk run`)
+        data = tmp_path / "souk-run"
+        data.mkdir()
+        (data / "demo-credentials.json").write_text(json.dumps({"api_key": tenant.key}))
+        write_running(data, Running(os.getpid(), base, nats_url))
+        env = {k: v for k, v in os.environ.items() if k not in ("SOUK_NATS_URL", "SOUK_HOST", "SOUK_PORT")}
+        command = [sys.executable, "-m", "souk.cli", "simulate", "-p", "chotot", "--customers", "1", "--pause", "0"]
+        played = await asyncio.to_thread(
+            subprocess.run,
+            [*command, "--rounds", "1"],
+            capture_output=True,
+            text=True,
+            env={**env, "SOUK_DATA_DIR": str(data)},
+            timeout=120,
+        )
     assert any(line.startswith("Simulated Chotot is left out") and "--nats-url" in line for line in lines)
+    assert played.returncode == 0, played.stdout + played.stderr
+    assert "Simulated Chotot at " in played.stdout and "write to the broker subject vendors.chotot." in played.stdout
+    assert f"  ← Souk to {PLATFORMS['chotot'].customers[0].name} on Chotot" in played.stdout, played.stdout
     channels = (await client.get("/api/v1/channels", headers=tenant.headers, params={"limit": 100})).json()["items"]
     names = sorted(c["name"] for c in channels)
     assert names == sorted(cls(lambda *a: None).channel_name for cls in PLATFORMS.values())

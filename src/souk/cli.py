@@ -20,6 +20,7 @@ from rich.table import Table
 
 from souk.cli_channels import channels_app
 from souk.commerce.cli import products_app
+from souk.core.running import Running, connect_host, find_running, remove_running, with_running, write_running
 from souk.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -141,7 +142,13 @@ def run(
             access_log=False,
             lifespan="on",
         )
-        server = uvicorn.Server(config)
+        running = Running(
+            os.getpid(),
+            f"http://{connect_host(settings.host)}:{settings.port}",
+            settings.nats_url,
+            settings.temporal_address,
+        )
+        server = _recording_server(config, settings.data_dir, running)
         customers = (url, creds["api_key"], settings.nats_url) if demo or settings.demo else None
         if customers:
             out.print(
@@ -150,7 +157,26 @@ def run(
             )
         asyncio.run(_serve_supervised(server, supervisor, customers))
     finally:
+        remove_running(settings.data_dir)
         supervisor.stop_all()
+
+
+def _recording_server(config: Any, data_dir: Path, running: Running) -> Any:
+    """A uvicorn server that records ``running`` in the data directory as soon as it listens, before it answers a
+    request (decision 0032): whoever sees it ready finds the record. `souk run` removes it when it stops."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.started:
+                return
+            try:
+                write_running(data_dir, running)
+            except OSError as exc:  # serving matters more than being found
+                console.print(f"[yellow]could not record this run in {data_dir}: {exc}[/yellow]")
+
+    return Server(config)
 
 
 async def _serve_supervised(server: Any, supervisor: Any, customers: tuple[str, str, str | None] | None = None) -> None:
@@ -381,7 +407,10 @@ def migrate_current() -> None:
 
 @app.command()
 def simulate(
-    url: Annotated[str | None, typer.Option(help="Souk's address (default: this machine's `souk run`).")] = None,
+    url: Annotated[
+        str | None,
+        typer.Option(help="Souk's address (default: that of the `souk run` serving from SOUK_DATA_DIR)."),
+    ] = None,
     api_key: Annotated[
         str | None, typer.Option(help="An API key of the tenant to play (default: the demo tenant's).")
     ] = None,
@@ -407,7 +436,8 @@ def simulate(
         str | None,
         typer.Option(
             help="Souk's NATS server, where the simulated Chotot publishes its buyers' messages (default: "
-            "SOUK_NATS_URL; `souk run` prints the one it started). Without it Chotot is left out."
+            "SOUK_NATS_URL, else the one the `souk run` serving from SOUK_DATA_DIR uses). Without it Chotot is "
+            "left out."
         ),
     ] = None,
 ) -> None:
@@ -420,7 +450,8 @@ def simulate(
     Instagram, TikTok and Chotot reads, WAHA acks): the inbox shows the ticks turn blue. Telegram has no receipts
     for bots.
 
-    Start `souk run` (or `make run`) first, then open the inbox to watch the conversations arrive live.
+    Start `souk run` (or `make run`) first, then open the inbox to watch the conversations arrive live: with the
+    same data directory, `souk simulate` finds its address, its NATS server and the demo API key by itself.
     """
     import httpx
 
@@ -432,7 +463,7 @@ def simulate(
     if unknown:
         raise _fail(f"no simulated platform {', '.join(unknown)}: choose among {', '.join(PLATFORMS)}")
     settings = _settings()
-    base = url or f"http://{settings.host}:{settings.port}"
+    base, nats_url = _souk_addresses(settings, url, nats_url)
     if api_key is None:
         path = credentials_path(settings.data_dir)
         if not path.exists():
@@ -447,7 +478,7 @@ def simulate(
                 customers=customers or None,
                 rounds=rounds or None,
                 pause=pause,
-                nats_url=nats_url or settings.nats_url,
+                nats_url=nats_url,
             )
         )
     except KeyboardInterrupt:
@@ -456,6 +487,24 @@ def simulate(
         raise _fail(f"Souk at {base} did not answer as expected ({exc}); is `souk run` running?") from exc
     except RuntimeError as exc:
         raise _fail(str(exc)) from exc
+
+
+def _souk_addresses(settings: Settings, url: str | None, nats_url: str | None) -> tuple[str, str | None]:
+    """Souk's base URL and NATS URL for a client command: the options, then SOUK_NATS_URL, then what the `souk run`
+    serving from the data directory records (decision 0032); SOUK_HOST/SOUK_PORT, where to listen, come last."""
+    running = find_running(settings.data_dir)
+    listen = {"host", "port"} & settings.model_fields_set
+    if url is None and running is None and not listen:
+        raise _fail(
+            f"no running `souk run` found in {settings.data_dir.resolve()}: start it with `make run` (or `souk run`, "
+            "with the same SOUK_DATA_DIR), or pass --url/--nats-url"
+        )
+    if url is None:
+        url = running.url if running else f"http://{connect_host(settings.host)}:{settings.port}"
+    # the running server's NATS only goes with that server: another --url is another Souk
+    if running is not None and url.rstrip("/") == running.url:
+        nats_url = nats_url or settings.nats_url or running.nats_url
+    return url, nats_url or settings.nats_url
 
 
 @app.command()
@@ -773,7 +822,8 @@ def events_replay(
     """Process inbound deliveries again (after a fix): by id, or every one matching --status [--channel] [--since].
 
     Each event goes back to `received` with its error cleared and is queued for the workers; processing is
-    idempotent, so replaying a processed event stores nothing twice. Needs SOUK_NATS_URL (the workers' bus).
+    idempotent, so replaying a processed event stores nothing twice. Needs the workers' bus: SOUK_NATS_URL, else
+    that of the `souk run` serving from the data directory.
     """
     import uuid
 
@@ -786,11 +836,11 @@ def events_replay(
         ids = [uuid.UUID(i) for i in event_ids] if event_ids else None
     except ValueError:
         raise _fail("give event ids as shown by `souk events list`", 2) from None
-    settings = _settings()
+    settings = with_running(_settings())
     if not settings.nats_url and not dry_run:
         raise _fail(
-            "replaying needs SOUK_NATS_URL (the bus the workers read); under `souk run`, replay from the API: "
-            "POST /api/v1/inbound-events/{id}/replay"
+            "replaying needs the bus the workers read: set SOUK_NATS_URL, or start `souk run` (`make run`) with "
+            f"this data directory (none is running in {settings.data_dir.resolve()})"
         )
     events = asyncio.run(
         _select_events(

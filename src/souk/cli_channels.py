@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from souk.core.running import with_running
 from souk.settings import ConfigError, Settings, load_settings
 
 channels_app = typer.Typer(help="Channels: WAHA QR login, history import.", no_args_is_help=True)
@@ -165,19 +166,24 @@ def import_history(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Messages per batch.")] = 100,
     wait: Annotated[bool, typer.Option("--wait", help="Show a progress bar until the import ends.")] = False,
 ) -> None:
-    """Import the channel's message history in the background (a Temporal workflow)."""
+    """Import the channel's message history in the background (a Temporal workflow).
+
+    Temporal is SOUK_TEMPORAL_ADDRESS, else that of the `souk run` serving from the data directory."""
     from souk.core.errors import SoukError
     from souk.workflows.history_import import STRATEGIES
 
     if strategy not in STRATEGIES:
         raise typer.BadParameter(f"strategy must be one of {', '.join(STRATEGIES)}", param_hint="--strategy")
     try:
-        state = asyncio.run(_import(_settings(), channel_id, strategy, limit, wait))
+        state = asyncio.run(_import(with_running(_settings()), channel_id, strategy, limit, wait))
     except SoukError as exc:
         console.print(f"[red]error:[/red] {exc.detail}")
         raise typer.Exit(1) from None
     except (OSError, TimeoutError, RuntimeError) as exc:
-        console.print(f"[red]error:[/red] Temporal unreachable: {exc}")
+        console.print(
+            f"[red]error:[/red] Temporal unreachable: {exc}; set SOUK_TEMPORAL_ADDRESS, or start `souk run` "
+            "(`make run`) with this data directory"
+        )
         raise typer.Exit(1) from None
     if state not in ("running", "completed"):
         raise typer.Exit(1)

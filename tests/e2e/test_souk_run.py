@@ -17,6 +17,7 @@ import pytest
 
 from souk.bus import embedded
 from souk.bus.embedded import find_free_port
+from souk.core.running import Running, find_running, running_path
 from souk.simulate import PLATFORMS
 
 pytestmark = pytest.mark.e2e
@@ -97,6 +98,9 @@ def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path, nats_u
     try:
         seconds = wait_ready(port, proc)
         print(f"souk run ready in {seconds:.1f}s")
+        # ready means recorded: the other commands find this run's API, NATS and Temporal (decision 0032)
+        running = find_running(data)
+        assert running is not None and (running.pid, running.url) == (proc.pid, f"http://127.0.0.1:{port}")
         creds = json.loads((data / "demo-credentials.json").read_text())
         me = httpx.get(f"http://127.0.0.1:{port}/api/v1/auth/me", headers={"X-API-Key": creds["api_key"]})
         assert me.status_code == 200 and me.json()["tenant_slug"] == "demo"
@@ -117,6 +121,9 @@ def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path, nats_u
     finally:
         out = stop(proc)
     assert creds["api_key"] in out and creds["password"] in out and f"127.0.0.1:{port}" in out
+    # the record holds the NATS and Temporal it started and printed, and is gone once it stopped
+    assert f"NATS          {running.nats_url}   Temporal  {running.temporal_address}" in out
+    assert not running_path(data).exists()
 
     # a second run reuses the data (same credentials, no duplicate demo tenant) and the servers it is given
     output = tmp_path / "second-run.log"
@@ -135,6 +142,8 @@ def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path, nats_u
         assert not [n for n in children if "nats" in n or "temporal" in n], children
         # --host and --port won over SOUK_HOST and SOUK_PORT
         assert not embedded.tcp_open("127.0.0.1", port) and not embedded.tcp_open("127.0.0.2", env_port)
+        # what it serves, not what SOUK_PORT says; the servers it was given
+        assert find_running(data) == Running(proc.pid, f"http://127.0.0.2:{port}", nats_url, temporal_address)
         assert json.loads((data / "demo-credentials.json").read_text()) == creds
         r = httpx.get(f"http://127.0.0.2:{port}/api/v1/api-keys", headers={"X-API-Key": creds["api_key"]})
         assert r.json()["total"] == 1
@@ -142,6 +151,7 @@ def test_run_serves_then_stops_everything_and_reuses_data(tmp_path: Path, nats_u
         assert demo_inbox(port, creds["api_key"], host="127.0.0.2") == inbox  # loaded once
     finally:
         stop(proc)
+    assert not running_path(data).exists()
     text = output.read_text()
     assert proc.returncode in (0, 130) and "Traceback" not in text, text[-2000:]  # 130: ended by Ctrl-C
     assert f"NATS          {nats_url}   Temporal  {temporal_address}" in text

@@ -217,8 +217,8 @@ class ChototStandIn(StandIn):
             raise RuntimeError("Souk gave the Chotot channel no broker subject")
         if not self.broker_url:
             raise RuntimeError(
-                "Chotot publishes on Souk's NATS server, and its URL was not given (--nats-url or SOUK_NATS_URL; "
-                "`souk run` prints it)"
+                "Chotot publishes on Souk's NATS server, and its URL was not given (--nats-url or SOUK_NATS_URL) "
+                "nor found (`souk simulate` finds that of a `souk run` on the same data directory)"
             )
         if self._nc is None:
             try:
