@@ -71,6 +71,27 @@ def serve_worker_metrics(port: int) -> None:
     start_http_server(port, registry=REGISTRY)
 
 
+class _LineWriter:
+    """structlog's output: a line and its newline in one write, under the standard-library handler's lock.
+
+    structlog's own PrintLogger prints the line and then its newline, under a lock of its own: a library's record
+    written by the logging handler from another thread could land between the two, leaving two JSON objects on one
+    line, which a log collector cannot read. Sharing the handler's lock and writing once keeps every line whole."""
+
+    def __init__(self, handler: logging.StreamHandler) -> None:
+        self._handler = handler
+
+    def msg(self, message: str) -> None:
+        self._handler.acquire()
+        try:
+            self._handler.stream.write(message + "\n")
+            self._handler.stream.flush()
+        finally:
+            self._handler.release()
+
+    log = debug = info = warn = warning = error = err = critical = fatal = exception = failure = msg
+
+
 def configure_logging(level: str = "info", json: bool | None = None) -> None:
     """JSON lines when stderr is not a terminal (production), readable colours when it is.
 
@@ -102,7 +123,7 @@ def configure_logging(level: str = "info", json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=lambda *_args: _LineWriter(handler),
         cache_logger_on_first_use=True,
     )
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
