@@ -150,12 +150,20 @@ def _candidates(stmt: Select[Any], dialect: str, query_words: list[str]) -> Sele
     """
     if dialect == "sqlite":
         long_words = [w for w in query_words if len(w) >= 3]
-        if not long_words:
-            return stmt.where(text("products.search_text LIKE :like").bindparams(like=f"%{query_words[0]}%"))
-        match = text("products.rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH :fts_q)").bindparams(
-            fts_q=_fts5_trigram_query(long_words)
-        )
-        return stmt.where(match)
+        conditions = []
+        if long_words:
+            conditions.append(
+                text("products.rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH :fts_q)").bindparams(
+                    fts_q=_fts5_trigram_query(long_words)
+                )
+            )
+        # FTS5 trigrams cannot find a word under three letters; a word the scorer finds similar to one holds it
+        # ("3" is similar only to "3", "xl" to words starting or ending with "xl"), so a substring scan finds them
+        # all (only such queries scan the tenant's products; a query of long words stays on the index)
+        conditions += [
+            Product.search_text.contains(w, autoescape=True) for w in dict.fromkeys(query_words) if len(w) < 3
+        ]
+        return stmt.where(or_(*conditions))
     # a word of the text at least SIMILARITY-similar to some query word (strict_word_similarity_threshold): every
     # product the scorer rates above zero, as found through ``product_words`` when the SQL ranking runs
     lowered = literal_column("lower(products.search_text)")
