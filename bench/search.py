@@ -48,7 +48,7 @@ WORDS_EN = [
     "warm",
 ]
 WORDS_AR = ["جاكيت", "شتوي", "فستان", "صيفي", "حذاء", "رياضي", "محفظة", "جلد", "قطن", "صوف", "كلاسيك", "دافئ"]
-QUERIES = ["winter jacket", "wintr jaket", "جاكيت شتوي", "جَاكِيت شتوى", "leather wallet", "محفظه جلد"]
+QUERIES = ["winter jacket", "wintr jaket", "جاكيت شتوي", "جَاكِيت شتوى", "leather wallet", "محفظه جلد", "scarf 3"]
 
 
 def _rows(tenant_id: uuid.UUID, n: int) -> list[dict]:

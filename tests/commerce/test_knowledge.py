@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
+
+from souk.commerce.search import BM25_B, BM25_K1, BM25_MIN_IDF, normalize, with_stems
 
 pytestmark = pytest.mark.usefixtures("db_url")
 
@@ -97,6 +100,52 @@ async def test_arabic_search_ignores_hamza_and_ta_marbuta(client, tenant, docs):
 async def test_deactivated_document_leaves_search(client, tenant, docs):
     await client.patch(f"{KB}/shipping", json={"is_active": False}, headers=tenant.headers)
     assert "shipping" not in [h["document"]["doc_id"] for h in await _search(client, tenant, "courier")]
+
+
+#: the demo shop's English policies: "a", "i", "do", "an" prefix many of their words, "bags" and "exchange" one each
+POLICIES = {
+    "returns": ("Returns and refunds", "You can return any item within 14 days of delivery for a full refund, unused "
+                "and in its original box. Refunds reach your account within 5 working days."),
+    "warranty": ("Warranty", "Watches and bags carry a 1 year warranty against manufacturing defects. Keep your "
+                 "invoice."),
+    "exchange": ("Size exchange", "You can exchange a size for free within 7 days; we collect the item when we "
+                 "deliver the new one."),
+    "payment": ("Payment methods", "We accept cash on delivery, bank cards and mobile wallets. Card payments are "
+                "processed securely when the order is confirmed."),
+}  # fmt: skip
+
+
+def _bm25(texts: dict[str, str], query: str) -> dict[str, float]:
+    """FTS5's bm25() over prefix matches of the query's words, in plain Python: the oracle for both databases."""
+    tokens = {doc_id: text.split() for doc_id, text in texts.items()}
+    avgdl = sum(map(len, tokens.values())) / len(tokens)
+    scores: dict[str, float] = {}
+    for word in with_stems(normalize(query)).split():
+        hits = {doc_id: f for doc_id, toks in tokens.items() if (f := sum(t.startswith(word) for t in toks))}
+        idf = max(math.log((len(texts) - len(hits) + 0.5) / (len(hits) + 0.5)), BM25_MIN_IDF)
+        for doc_id, f in hits.items():
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * len(tokens[doc_id]) / avgdl)
+            scores[doc_id] = scores.get(doc_id, 0.0) + idf * f * (BM25_K1 + 1) / (f + norm)
+    return scores
+
+
+async def test_search_ranks_by_bm25_on_both_databases_so_short_words_do_not_outweigh_a_rare_one(client, tenant):
+    """PostgreSQL's ts_rank put "returns" first for these (its many words prefixed by "a", "i", "an"); both
+    databases now give BM25's scores: the rare word's document first, the same numbers."""
+    texts = {}
+    for doc_id, (title, content) in POLICIES.items():
+        r = await client.post(KB, json={"doc_id": doc_id, "title": title, "content": content}, headers=tenant.headers)
+        assert r.status_code == 201, r.text
+        texts[doc_id] = with_stems(normalize(f"{title} {title} {content}"))  # as the knowledge base indexes them
+    for query, first in [
+        ("Do bags have a guarantee?", "warranty"),
+        ("How do I exchange an item for another size?", "exchange"),
+    ]:
+        expected = sorted(_bm25(texts, query).items(), key=lambda item: (-item[1], item[0]))
+        hits = await _search(client, tenant, query)
+        assert [h["document"]["doc_id"] for h in hits] == [doc_id for doc_id, _ in expected]
+        assert hits[0]["document"]["doc_id"] == first
+        assert [h["score"] for h in hits] == pytest.approx([s for _, s in expected], abs=1e-6)
 
 
 async def test_bulk_import_markdown_csv_json_upserts_and_reports_bad_rows(client, tenant, docs):

@@ -117,6 +117,11 @@ async def test_a_page_ranked_in_sql_is_the_full_scorings_page_with_the_exact_tot
                 found, total = await search_products(session, stmt, query, offset=offset, limit=limit)
                 assert total == len(expected) > 100, query
                 assert [(p.id, s) for p, s in found] == expected[offset : offset + limit], (query, offset)
+        # a short word counts beside a long one (and beside another short one) as the scorer counts it
+        for query in ["scarf 3", "3 scarf", "3 5", "cotton jaket 5 xl"]:
+            expected = [(uuid.UUID(str(i)), s) for i, s in _sorted(Scorer(words(query)), everything)]
+            found, total = await search_products(session, stmt, query, offset=0, limit=300)
+            assert total == len(expected) > 0 and [(p.id, s) for p, s in found] == expected, query
         monkeypatch.setattr(search, "VOCABULARY_MAX", 1)  # a query like too many catalog words: scored in Python
         found, total = await search_products(session, stmt, "winter jacket", offset=0, limit=5)
         expected = [(uuid.UUID(str(i)), s) for i, s in _sorted(Scorer(words("winter jacket")), everything)]

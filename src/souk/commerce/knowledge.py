@@ -27,6 +27,7 @@ from souk.core.pagination import PageParams, paginate
 def _reindex(doc: KnowledgeBase) -> None:
     # the title twice: a word in the title weighs more than the same word once in a long answer
     doc.search_text = with_stems(normalize(f"{doc.title} {doc.title} {doc.content}"))
+    doc.search_words = len(doc.search_text.split())
 
 
 async def _by_doc_id(session: AsyncSession, doc_id: str) -> KnowledgeBase | None:
@@ -97,7 +98,7 @@ async def search(
 ) -> list[dict[str, Any]]:
     """Active documents matching ``query``, best first, each with its score and a snippet around the hits.
 
-    Without an embedding provider the score is the full-text rank (BM25 on SQLite, ``ts_rank`` on PostgreSQL). With
+    Without an embedding provider the score is the full-text rank (BM25, the same on both databases). With
     one, it is the blend of :func:`souk.commerce.embeddings.blend`, in [0, 1], and documents that share no word with
     the query but mean the same can be found.
     """

@@ -115,6 +115,8 @@ class KnowledgeBase(UUIDPk, Timestamps, TenantScoped, Base):
     extra_data: Mapped[dict[str, Any]] = mapped_column("metadata", JSONType, default=dict)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     search_text: Mapped[str] = mapped_column(Text, default="")
+    #: the number of words of ``search_text`` (BM25's document length on PostgreSQL: see decision 0031)
+    search_words: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: the tenant's embedding provider's vector of title and content (None: no provider, or it failed)
     embedding: Mapped[list[float] | None] = mapped_column(Vector)
     #: which model made ``embedding``: only vectors of the model in force are compared with a query's

@@ -16,7 +16,22 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Float, Select, String, case, func, literal, literal_column, or_, select, text, type_coerce
+from sqlalchemy import (
+    Float,
+    Select,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from souk.commerce.models import KnowledgeBase, Product
@@ -119,6 +134,7 @@ def _fts5_trigram_query(query_words: list[str]) -> str:
 
 
 _SIMPLE = literal_column("'simple'::regconfig")
+_ONE_WEIGHTS = literal_column("'{1,1,1,1}'::float4[]")
 
 
 def _tsvector(column: Any) -> Any:
@@ -134,12 +150,20 @@ def _candidates(stmt: Select[Any], dialect: str, query_words: list[str]) -> Sele
     """
     if dialect == "sqlite":
         long_words = [w for w in query_words if len(w) >= 3]
-        if not long_words:
-            return stmt.where(text("products.search_text LIKE :like").bindparams(like=f"%{query_words[0]}%"))
-        match = text("products.rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH :fts_q)").bindparams(
-            fts_q=_fts5_trigram_query(long_words)
-        )
-        return stmt.where(match)
+        conditions = []
+        if long_words:
+            conditions.append(
+                text("products.rowid IN (SELECT rowid FROM products_fts WHERE products_fts MATCH :fts_q)").bindparams(
+                    fts_q=_fts5_trigram_query(long_words)
+                )
+            )
+        # FTS5 trigrams cannot find a word under three letters; a word the scorer finds similar to one holds it
+        # ("3" is similar only to "3", "xl" to words starting or ending with "xl"), so a substring scan finds them
+        # all (only such queries scan the tenant's products; a query of long words stays on the index)
+        conditions += [
+            Product.search_text.contains(w, autoescape=True) for w in dict.fromkeys(query_words) if len(w) < 3
+        ]
+        return stmt.where(or_(*conditions))
     # a word of the text at least SIMILARITY-similar to some query word (strict_word_similarity_threshold): every
     # product the scorer rates above zero, as found through ``product_words`` when the SQL ranking runs
     lowered = literal_column("lower(products.search_text)")
@@ -277,10 +301,20 @@ async def search_products(
     return [(products[i], s) for i, s in page], total
 
 
+#: FTS5's ``bm25()`` parameters (term-frequency saturation and length normalization), used on PostgreSQL too
+BM25_K1 = 1.2
+BM25_B = 0.75
+#: FTS5's floor for the IDF of a term found in at least half the documents ("a*" matches "and", "any", "about"…)
+BM25_MIN_IDF = 1e-6
+
+
 async def search_documents(
     session: AsyncSession, stmt: Select[Any], query: str, limit: int
 ) -> list[tuple[KnowledgeBase, float]]:
-    """Active documents of ``stmt`` ranked by BM25 (SQLite) or ts_rank (PostgreSQL); higher is better."""
+    """Active documents of ``stmt`` ranked by BM25 over prefix matches of the query words; higher is better.
+
+    SQLite's FTS5 computes it; PostgreSQL computes the same formula in SQL (:func:`_bm25`). Ties go by ``doc_id``.
+    """
     query_words = with_stems(normalize(query)).split()
     if not query_words:
         return []
@@ -296,16 +330,66 @@ async def search_documents(
             .subquery("m")
         )
         joined = stmt.add_columns(match.c.rank).join(match, literal_column("knowledge_base.rowid") == match.c.rid)
-        rows = (await session.execute(joined.order_by(match.c.rank).limit(limit))).all()
-        return [(doc, -float(rank)) for doc, rank in rows]
-    cfg = literal_column("'simple'::regconfig")
-    tsv = func.to_tsvector(cfg, KnowledgeBase.search_text)
-    tsq = func.to_tsquery(cfg, " | ".join(w.replace("'", "") + ":*" for w in query_words))
-    rank = func.ts_rank(tsv, tsq)
-    rows = (
-        await session.execute(stmt.add_columns(rank).where(tsv.op("@@")(tsq)).order_by(rank.desc()).limit(limit))
-    ).all()
-    return [(doc, float(r)) for doc, r in rows]
+        ordered = joined.order_by(match.c.rank, KnowledgeBase.doc_id).limit(limit)
+        return [(doc, -float(rank)) for doc, rank in (await session.execute(ordered)).all()]
+    scores = _bm25(stmt, query_words)
+    ranked = stmt.add_columns(scores.c.score).join(scores, KnowledgeBase.id == scores.c.id)
+    rows = (await session.execute(ranked.order_by(scores.c.score.desc(), KnowledgeBase.doc_id).limit(limit))).all()
+    return [(doc, float(s)) for doc, s in rows]
+
+
+def _bm25(stmt: Select[Any], query_words: list[str]) -> Any:
+    """(id, score) of the documents of ``stmt`` matching a prefix of the query words, scored as FTS5's ``bm25()``.
+
+    ``ts_rank`` counts every hit alike, so a question's short words ("a", "i", "do") matching dozens of words
+    outweigh its one rare word ("bags"), and it ranks differently from SQLite. BM25 weighs each query word by its
+    IDF: log((N - n + 0.5) / (n + 0.5)), N the documents of ``stmt`` and n those holding the word (FTS5 counts the
+    whole table, every tenant; here the tenant's searched documents), floored at :data:`BM25_MIN_IDF`; times the
+    word's hits f (tokens it prefixes, counted by ``ts_rank_cd``) saturated by the document's length dl (its stored
+    ``search_words``): f (k1 + 1) / (f + k1 (1 - b + b dl / avgdl)). Each query word counts, repeats too, as FTS5's
+    phrases do. The GIN index ``knowledge_base_search_tsv`` finds the matches (only they are parsed); N and avgdl
+    are one aggregate over ``stmt``'s rows (no text read). See decision 0031.
+    """
+    tsv = _tsvector(KnowledgeBase.search_text)
+    tsq = func.to_tsquery(_SIMPLE, " | ".join(f"{w}:*" for w in query_words))  # words are \w only: no quotes
+    dl = KnowledgeBase.search_words  # as FTS5 counts the tokens of search_text
+    base = stmt.order_by(None).limit(None)
+    stats = base.with_only_columns(func.count().label("n"), func.avg(dl).label("avgdl")).subquery("stats")
+    # materialized: each match's text is parsed once, not once per query word
+    matches = (
+        base.where(tsv.op("@@")(tsq))
+        .with_only_columns(KnowledgeBase.id.label("id"), tsv.label("tsv"), dl.label("dl"))
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+    terms = (
+        func.unnest(literal(query_words, ARRAY(String)))
+        .table_valued("term", with_ordinality="i")
+        .render_derived("terms")
+    )
+    # with every weight 1 and no normalization, each hit of a one-word query is a cover worth exactly 1
+    hits_of = func.ts_rank_cd(_ONE_WEIGHTS, matches.c.tsv, func.to_tsquery(_SIMPLE, terms.c.term + ":*"), 0)
+    hits = (
+        select(matches.c.id, matches.c.dl, terms.c.i, hits_of.label("f"))
+        .select_from(matches)
+        .join(terms, true())
+        .cte("hits")
+    )
+    holders = select(hits.c.i, func.count().filter(hits.c.f > 0).label("n")).group_by(hits.c.i).subquery("holders")
+    raw_idf = func.ln(cast((stats.c.n - holders.c.n + 0.5) / (holders.c.n + 0.5), Float))
+    idf = case((raw_idf <= 0, BM25_MIN_IDF), else_=raw_idf)
+    f = cast(hits.c.f, Float)
+    avgdl = func.greatest(cast(stats.c.avgdl, Float), 1.0)  # never 0: a match has words
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * cast(hits.c.dl, Float) / avgdl)
+    score = func.sum(idf * f * (BM25_K1 + 1) / (f + norm))
+    return (
+        select(hits.c.id, score.label("score"))
+        .select_from(hits)
+        .join(holders, holders.c.i == hits.c.i)
+        .join(stats, true())
+        .group_by(hits.c.id)
+        .subquery("bm25")
+    )
 
 
 def _same_word(word: str, query_word: str) -> bool:
