@@ -99,7 +99,7 @@ def row(page: Page, name: str):
     return page.locator("#conversation-list li.conversation", has_text=name)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)  # the inbox on both databases
 async def test_list_filters_unread_actions_and_customer_panel(app, client, tenant: TenantFixture, fakes):  # noqa: F811
     channel = await active_channel(client, tenant, fakes, "telegram")
     people = Customers(client, app, channel)

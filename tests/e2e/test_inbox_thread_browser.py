@@ -66,7 +66,7 @@ class StepwiseWhatsApp(WhatsAppStandIn):
             self.steps.put_nowait(None)
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)  # the inbox on both databases
 async def test_live_thread_reply_handoff_whatsapp_ticks_and_catch_up_after_a_drop(
     app,
     client,
