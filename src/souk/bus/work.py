@@ -7,6 +7,11 @@ A message carries one id, or several separated by newlines: rows stored together
 as one message, one publish and one stream write for the lot instead of one each. The consumer runs each id's
 handler on its own and acknowledges the message once all of them are done; if one must be retried the whole message
 comes back, and the ids already done are no-ops the second time.
+
+A consumer may also take a ``batch_handler``: the ids of the messages one pull brought are then handled together,
+up to ``batch_ids`` at a time in the order they arrived, one call after another (one transaction for the lot instead
+of one per id), and the messages are acknowledged once that call returned. A batch that raises is handled again one
+id at a time by ``handler``, with that path's retries and failures (docs/decisions/0033).
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ class ConsumerSpec:
     durable: str
     handler: Callable[[str], Awaitable[None]]
     batch: int = 32
+    #: all the ids given, done together, or raise (then each goes through ``handler``); see the module's docstring
+    batch_handler: Callable[[list[str]], Awaitable[None]] | None = None
+    batch_ids: int = 32
     ack_wait: float = 30.0
     max_deliver: int = -1
     concurrency: int = 8
@@ -107,11 +115,32 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
             done.inc()
             return None
 
-    async def keep_alive(msg) -> None:
+    async def keep_alive(*msgs) -> None:
         while True:
             await asyncio.sleep(spec.ack_wait / 3)
-            with contextlib.suppress(Exception):
-                await msg.in_progress()
+            for msg in msgs:
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+    async def run_batch(msgs: list, ids: list[list[str]]) -> None:
+        """The ids of several messages in one ``batch_handler`` call; one by one if it raises. Then ack or nak."""
+        flat = [i for msg_ids in ids for i in msg_ids]
+        alive = asyncio.create_task(keep_alive(*msgs))
+        try:
+            try:
+                await spec.batch_handler(flat)  # type: ignore[misc]
+                done.inc(len(flat))
+                delays: dict[str, float | None] = {}
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("work batch failed; handling its ids one by one", kind=spec.kind, error=str(exc))
+                delays = {i: await run_id(i) for i in flat}
+            for msg, msg_ids in zip(msgs, ids, strict=True):
+                later = [d for i in msg_ids if (d := delays.get(i)) is not None]
+                await (msg.nak(delay=max(later)) if later else msg.ack())
+        finally:
+            alive.cancel()
 
     async def run_one(msg, ids: list[str]) -> None:
         nonlocal in_flight
@@ -133,7 +162,8 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
         while in_flight >= spec.concurrency * 2 and pending and not stopping.is_set():
             await asyncio.wait(set(pending), return_when=asyncio.FIRST_COMPLETED, timeout=1.0)
         try:
-            msgs = await fetch_until_stopped(sub, max(1, min(spec.batch, spec.concurrency * 2 - in_flight)), stopping)
+            room = spec.batch if spec.batch_handler is not None else min(spec.batch, spec.concurrency * 2 - in_flight)
+            msgs = await fetch_until_stopped(sub, max(1, room), stopping)
         except (NatsTimeout, TimeoutError):
             continue
         except Exception as exc:  # connection trouble: back off, the reconnect logic brings it back
@@ -141,6 +171,19 @@ async def consume(bus: Bus, spec: ConsumerSpec, stopping: asyncio.Event) -> None
                 break
             log.warning("work fetch failed", kind=spec.kind, error=str(exc))
             await asyncio.sleep(1.0)
+            continue
+        if spec.batch_handler is not None:
+            # one batch after another: a batch holds the row locks of its conversations until it commits, and two
+            # at once taking the same conversations in another order would deadlock each other
+            group: tuple[list, list[list[str]]] = ([], [])
+            for msg in msgs:
+                group[0].append(msg)
+                group[1].append(msg.data.decode().split())
+                if sum(map(len, group[1])) >= spec.batch_ids:
+                    await run_batch(*group)
+                    group = ([], [])
+            if group[0]:
+                await run_batch(*group)
             continue
         for msg in msgs:
             ids = msg.data.decode().split()

@@ -53,6 +53,31 @@ class Applied:
     messages_created: int = 0
     #: live signals (tenant, kind, payload) to pass on once the delivery is committed; they are never stored
     signals: list[tuple[uuid.UUID, str, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    #: the channel's received counter is raised by :func:`count_received` at the end of the transaction (one UPDATE
+    #: of the channel's row per batch of deliveries, taken last) instead of once per message
+    count_later: bool = False
+    inbound_received: int = 0
+    channel_id: uuid.UUID | None = None
+
+
+async def count_received(session: AsyncSession, done: list[Applied]) -> None:
+    """Raise the channels' ``messages_received`` by the inbound messages of ``done`` (``count_later``), one UPDATE
+    per channel, in the channels' order (two batches never wait for each other's channel rows the other way)."""
+    per_channel: dict[uuid.UUID, int] = {}
+    for applied in done:
+        if applied.inbound_received and applied.channel_id is not None:
+            per_channel[applied.channel_id] = per_channel.get(applied.channel_id, 0) + applied.inbound_received
+    for channel_id in sorted(per_channel):
+        await _raise_received(session, channel_id, per_channel[channel_id])
+
+
+async def _raise_received(session: AsyncSession, channel_id: uuid.UUID, n: int) -> None:
+    await session.execute(
+        update(Channel)
+        .where(Channel.id == channel_id)
+        .values(messages_received=Channel.messages_received + n, last_message_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def apply_typing(session: AsyncSession, channel: Channel, ev: Typing, applied: Applied) -> None:
@@ -219,7 +244,7 @@ async def apply_message(
         session.add(row)
         await session.flush()
         applied.media_ids.append(row.id)
-    await _count(session, channel, conv, customer, msg)
+    await _count(session, channel, conv, customer, msg, applied)
     applied.messages_created += 1
     events.emit(session, channel.tenant_id, "message.created", _payload(msg))
     await apply_deferred(session, msg, locked=True)
@@ -268,7 +293,9 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-async def _count(session: AsyncSession, channel: Channel, conv: Conversation, customer: Customer, msg: Message) -> None:
+async def _count(
+    session: AsyncSession, channel: Channel, conv: Conversation, customer: Customer, msg: Message, applied: Applied
+) -> None:
     conv.message_count = (conv.message_count or 0) + 1
     conv.updated_at = utcnow()  # before the channel's UPDATE below flushes the conversation: one UPDATE of it
     if msg.timestamp > conv.last_activity:
@@ -287,12 +314,11 @@ async def _count(session: AsyncSession, channel: Channel, conv: Conversation, cu
                 {"conversation_id": str(conv.id), "from": conv.status, "to": "open", "by": "inbound"},
             )
             conv.status, conv.snoozed_until = "open", None
-        await session.execute(
-            update(Channel)
-            .where(Channel.id == channel.id)
-            .values(messages_received=Channel.messages_received + 1, last_message_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        if applied.count_later:
+            applied.inbound_received += 1
+            applied.channel_id = channel.id
+        else:
+            await _raise_received(session, channel.id, 1)
 
 
 async def _attribute(session: AsyncSession, channel: Channel, msg: Message, attr: Attribution) -> None:
