@@ -39,7 +39,7 @@ cluster: $(VENV)/.installed-cluster
 ## test: the dependency audit, then the whole suite, on SQLite and on PostgreSQL
 test: $(VENV)/.installed-test chromium audit
 	$(BIN)/ruff check src tests bench tools
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=25 $(PYTEST_ARGS)
 
 ## audit: pip-audit over the installed environment (Souk itself skipped); a known vulnerability fails. Without
 ##        access to the vulnerability service it prints a WARNING and passes (SOUK_AUDIT_REQUIRED=1: it fails)

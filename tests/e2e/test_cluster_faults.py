@@ -517,6 +517,7 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
             await asyncio.sleep(2.0)
             await asyncio.to_thread(cluster.restart, "temporal")
             faults.done.append("temporal SIGKILLed for 2 s and restarted")
+            fakes["waha"].page_delay = 0.0  # the import has been through its faults: let it finish at full speed
             await at(0.30)
             cluster.kill("api-1")
             faults.kills += 1
