@@ -43,28 +43,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(path.read_text().rstrip())
 
 
-#: the longest tests (minutes on two cores under the whole suite's load): each goes to the head of one worker's
-#: share of the run, so they start at once, side by side, instead of one of them holding up the end of the run
-LONG_POLES = ("tests/e2e/test_cluster_faults.py::", "tests/channels/waha/test_import_e2e.py::")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put each long test at the start of a worker's share: pytest-xdist's worksteal hands each worker one
-    contiguous part of this list, runs it from the front, and others steal only from its back."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    long = sorted(
-        (item for item in items if item.nodeid.startswith(LONG_POLES)),
-        key=lambda item: next(i for i, prefix in enumerate(LONG_POLES) if item.nodeid.startswith(prefix)),
-    )
-    if workers < 2 or not long:
-        return
-    rest = [item for item in items if not item.nodeid.startswith(LONG_POLES)]
-    share = len(items) / workers
-    for n, item in enumerate(long):
-        rest.insert(min(len(rest), round((n % workers) * share)), item)
-    items[:] = rest
-
-
 def _worker_id(request: pytest.FixtureRequest) -> str:
     return getattr(request.config, "workerinput", {}).get("workerid", "main")
 

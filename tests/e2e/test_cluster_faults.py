@@ -66,7 +66,7 @@ ENV = {
     "SOUK_INBOUND_ACK_WAIT_SECONDS": "5",
     "SOUK_API_RATE_LIMIT_PER_MINUTE": "0",
 }
-IMPORT_CHATS = 12  # WAHA chats with history to import while the faults happen
+IMPORT_CHATS = 6  # WAHA chats with history to import while the faults happen
 IMPORT_PER_CHAT = 100
 IMPORT_PAGE = 25  # messages a page: 5 page reads a chat
 IMPORT_PAGE_DELAY = 0.25  # seconds the fake WAHA takes for a page, so the import spans the first faults

@@ -234,24 +234,30 @@ class ImportActivities:
         async with self.db.tenant_session(tenant_id) as session:
             channel, source = await self._channel(session, part.inp)
         since = datetime.fromtimestamp(part.since_ts, tz=UTC) if part.since_ts else None
-        for _ in range(BATCHES_PER_ACTIVITY):
-            try:
-                page = await source.page(channel, part, cursor, since, self.http)
-            except PlatformError as exc:
-                if not exc.retryable:
-                    raise ApplicationError(str(exc), non_retryable=True) from exc
-                raise
-            result.errors += page.errors
-            result.seen += page.seen
-            await self._apply_batch(tenant_id, part, page.events, result)
-            if page.next_cursor is None:
-                activity.heartbeat(cursor, result.seen, result.imported)
-                result.next_cursor = None
-                return result
-            cursor = page.next_cursor
-            activity.heartbeat(cursor, result.seen, result.imported)
-            result.next_cursor = cursor
-        return result
+        committed = [cursor, result.seen, result.imported]  # what the heartbeat says: the last committed page
+        alive = asyncio.create_task(_keep_heartbeating(committed))
+        try:
+            for _ in range(BATCHES_PER_ACTIVITY):
+                try:
+                    page = await source.page(channel, part, cursor, since, self.http)
+                except PlatformError as exc:
+                    if not exc.retryable:
+                        raise ApplicationError(str(exc), non_retryable=True) from exc
+                    raise
+                result.errors += page.errors
+                result.seen += page.seen
+                await self._apply_batch(tenant_id, part, page.events, result)
+                if page.next_cursor is None:
+                    activity.heartbeat(cursor, result.seen, result.imported)
+                    result.next_cursor = None
+                    return result
+                cursor = page.next_cursor
+                committed[:] = [cursor, result.seen, result.imported]
+                activity.heartbeat(*committed)
+                result.next_cursor = cursor
+            return result
+        finally:
+            alive.cancel()
 
     async def _apply_batch(
         self, tenant_id: uuid.UUID, part: ThreadSlice, batch: list[Event], result: SliceResult
@@ -512,3 +518,15 @@ async def cancel_import(client: Client, channel: Channel, workflow_id: str) -> P
         await client.get_workflow_handle(workflow_id).cancel()
         progress.state = "cancelling"
     return progress
+
+
+async def _keep_heartbeating(committed: list[Any]) -> None:
+    """Heartbeat the last committed cursor every third of :data:`HEARTBEAT_TIMEOUT` while a slice runs.
+
+    A page that takes long (a busy database waiting for its write lock, a slow platform) is not a dead worker: with
+    heartbeats only after each page, such a page let the heartbeat time out and the server started the slice again
+    beside the one still running. Only a worker that is gone (killed, its loop stuck) now misses its heartbeats.
+    """
+    while True:
+        await asyncio.sleep(HEARTBEAT_TIMEOUT.total_seconds() / 3)
+        activity.heartbeat(*committed)

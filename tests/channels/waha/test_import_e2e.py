@@ -1,5 +1,5 @@
 """The issue's proof: 50 chats × 200 messages imported by a real `souk worker` process, SIGKILLed mid-import and
-started again, ends with exactly 10,000 messages (on SQLite; on PostgreSQL the same test runs with 12 chats, 2,400
+started again, ends with exactly 10,000 messages (on SQLite; on PostgreSQL the same test runs with 6 chats, 1,200
 messages, to keep the suite within its time budget on two cores: the kill, the resume and the exact count are the
 same). The fake WAHA's log of pages served proves the resume: the only pages read twice are those of the one slice
 of one chat that was in flight when the worker died; every batch completed before it is never fetched again."""
@@ -21,7 +21,7 @@ from souk.workflows.history_import import BATCHES_PER_ACTIVITY
 from tests.channels.waha.conftest import count_messages, create_waha_channel, wait_progress
 
 PER_CHAT = 200
-CHATS = {"sqlite": 50, "postgresql": 12}
+CHATS = {"sqlite": 50, "postgresql": 6}
 
 
 def _worker(settings, task_queue: str, log: Path) -> subprocess.Popen:
