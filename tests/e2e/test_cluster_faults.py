@@ -679,6 +679,15 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
             (str(mid), status)
             for mid, status in await _read(db, select(OutboundMessage.message_id, OutboundMessage.status))
         )
+        why_failed = sorted(
+            f"{code}: {(error or '')[:120]}"
+            for code, error in await _read(
+                db,
+                select(OutboundMessage.last_error_code, OutboundMessage.last_error).where(
+                    OutboundMessage.status == "failed"
+                ),
+            )
+        )
         on_platform = [m.get("text") for m in telegram.sent]
         twice = [text for text in replies.values() if on_platform.count(text) > 1]
         lost = [text for mid, text in replies.items() if outcomes.get(mid) == "sent" and on_platform.count(text) != 1]
@@ -711,6 +720,7 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
             "replies_sent": sent_replies,
             "replies_failed": sum(1 for mid in replies if outcomes.get(mid) == "failed"),
             "replies_sent_twice": len(twice),
+            "replies_failed_why": why_failed,
             "history_import": {
                 "state": history["progress"]["state"],
                 "messages": history_expected,
@@ -731,7 +741,8 @@ async def test_faults_injected_into_a_cluster_lose_and_double_nothing() -> None:
             f"{lost_messages}, stored twice={len(doubled)}; {len(load.echoes)} echoes, {len(statuses_wrong)} "
             f"with a wrong status; events failed={len(failed_events)}\n"
             f"replies: {REPLIES} queued against 429/5xx bursts, {sent_replies} sent once, "
-            f"{figures['replies_failed']} marked failed, {len(twice)} sent twice\n"
+            f"{figures['replies_failed']} marked failed{' (' + '; '.join(why_failed) + ')' if why_failed else ''}, "
+            f"{len(twice)} sent twice\n"
             f"history import (Temporal): {history['progress']['state']}, {len(history_distinct)} of "
             f"{history_expected} messages stored, {len(history_rows) - len(history_distinct)} twice; "
             f"{history['at_worker_kill']} stored at the worker kill, {history['at_temporal_kill']} at the Temporal "
