@@ -37,6 +37,7 @@ from souk.bus.embedded import (
     find_free_port,
     start_temporal,
     tcp_open,
+    url_host,
 )
 
 POSTGRES_START_TIMEOUT = 30.0
@@ -245,7 +246,7 @@ class Cluster:
             return done.returncode == 0
 
         child.ready_check, child.ready_timeout = ready, POSTGRES_START_TIMEOUT
-        self.database_url = f"postgresql+asyncpg://postgres@{_url_host(host)}:{port}/souk"
+        self.database_url = f"postgresql+asyncpg://postgres@{url_host(host)}:{port}/souk"
         return self.supervisor.add(child)
 
     def _create_database(self) -> None:
@@ -274,15 +275,15 @@ class Cluster:
             command = [binary, "-js", "-sd", str(store), "-a", host, "-p", str(client), "-m", str(monitor)]
             command += ["-n", f"souk-nats-{i}"]
             if count > 1:
-                others = [f"nats://{_url_host(host)}:{r}" for j, (_, r, _) in enumerate(ports, start=1) if j != i]
-                command += ["--cluster_name", "souk", "--cluster", f"nats://{_url_host(host)}:{route}"]
+                others = [f"nats://{url_host(host)}:{r}" for j, (_, r, _) in enumerate(ports, start=1) if j != i]
+                command += ["--cluster_name", "souk", "--cluster", f"nats://{url_host(host)}:{route}"]
                 command += ["--routes", ",".join(others)]
             child = ChildProcess(f"nats-{i}", command, self.log_dir)
-            health = f"http://{_url_host(host)}:{monitor}/healthz"
+            health = f"http://{url_host(host)}:{monitor}/healthz"
             child.ready_check = _nats_ready(host, client, health)
             child.ready_timeout = NATS_CLUSTER_TIMEOUT
             nodes.append(self.supervisor.add(child))
-            self.nats_urls.append(f"nats://{_url_host(host)}:{client}")
+            self.nats_urls.append(f"nats://{url_host(host)}:{client}")
         return nodes
 
     def _add_souk(self, kind: str, index: int) -> ChildProcess:
@@ -292,17 +293,13 @@ class Cluster:
         if kind == "api":
             host, port = self.config.host, find_free_port(self.config.host)
             command += ["--host", host, "--port", str(port), "--workers", "1"]
-            url = f"http://{_url_host(host)}:{port}"
+            url = f"http://{url_host(host)}:{port}"
             env["SOUK_PUBLIC_URL"] = url
             self.api_urls.append(url)
             ready = _api_ready(url)
         child = ChildProcess(f"{kind}-{index}", command, self.log_dir, env=env)
         child.ready_check, child.ready_timeout = ready, PROCESS_START_TIMEOUT
         return self.supervisor.add(child)
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _nats_ready(host: str, port: int, health: str) -> Callable[[], bool]:

@@ -304,7 +304,8 @@ def find_binary(name: str) -> str:
     raise RuntimeError(f"{name} not found next to {sys.executable} nor on PATH; is Souk installed?")
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
+    """``host`` as it stands in a URL: an IPv6 address in brackets."""
     return f"[{host}]" if ":" in host else host
 
 
@@ -355,12 +356,12 @@ def start_nats(
         chosen["port"] = client_port
         command = [binary, "-js", "-sd", str(store), "-a", host, "-p", str(client_port)]
         command += ["-m", str(monitor_port)]
-        health = f"http://{_url_host(host)}:{monitor_port}/healthz?js-enabled-only=true"
+        health = f"http://{url_host(host)}:{monitor_port}/healthz?js-enabled-only=true"
         return command, lambda: tcp_open(host, client_port) and _http_ok(health)
 
     logs = Path(log_dir or data_dir / "logs")
     child = _launch("nats", make, logs, NATS_START_TIMEOUT, 1 if port else 3)
-    return child, f"nats://{_url_host(host)}:{chosen['port']}"
+    return child, f"nats://{url_host(host)}:{chosen['port']}"
 
 
 def start_temporal(
@@ -382,12 +383,12 @@ def start_temporal(
         command = [binary, "server", "start-dev", "--ip", host, "--port", str(grpc_port), "--headless"]
         command += ["--http-port", str(find_free_port(host)), "--metrics-port", str(find_free_port(host))]
         command += ["--db-filename", str(data_dir / "temporal.db"), "--log-level", "warn"]
-        address = f"{_url_host(host)}:{grpc_port}"
+        address = f"{url_host(host)}:{grpc_port}"
         return command, lambda: tcp_open(host, grpc_port) and _namespace_ready(binary, address)
 
     logs = Path(log_dir or data_dir / "logs")
     child = _launch("temporal", make, logs, TEMPORAL_START_TIMEOUT, 1 if port else 3)
-    return child, f"{_url_host(host)}:{chosen['port']}"
+    return child, f"{url_host(host)}:{chosen['port']}"
 
 
 def _namespace_ready(binary: str, address: str) -> bool:

@@ -35,8 +35,9 @@ def running_path(data_dir: Path) -> Path:
 
 def connect_host(host: str) -> str:
     """The address to reach a server listening on ``host`` from this machine (not the any-address), URL-ready."""
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-    return f"[{host}]" if ":" in host else host
+    from souk.bus.embedded import url_host
+
+    return url_host({"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host))
 
 
 def write_running(data_dir: Path, running: Running) -> Path:
