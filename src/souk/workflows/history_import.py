@@ -246,7 +246,9 @@ class ImportActivities:
                     raise
                 result.errors += page.errors
                 result.seen += page.seen
-                await self._apply_batch(tenant_id, part, page.events, result)
+                # a cancel comes with the answer to any heartbeat, the background ones too: it must never cut a
+                # batch's transaction in half (an interrupted SQLite transaction can keep the write lock)
+                await asyncio.shield(self._apply_batch(tenant_id, part, page.events, result))
                 if page.next_cursor is None:
                     activity.heartbeat(cursor, result.seen, result.imported)
                     result.next_cursor = None
